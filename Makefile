@@ -1,0 +1,66 @@
+# fedbench: `make bench` runs the testbed, `make test` runs the tests.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# One run id shared by every step of one `make` invocation.
+export FEDBENCH_RUN_ID ?= $(shell date -u +%Y%m%dT%H%M%SZ)
+INVENTORY ?= inventories/embedded
+# Where binaries may come from. `build` uses only the Go module proxy; on a
+# machine that reaches release downloads, TOOLCHAIN_SOURCE=auto is faster.
+TOOLCHAIN_SOURCE ?= build
+PLAYBOOK := ansible-playbook -i $(INVENTORY) -e toolchain_source=$(TOOLCHAIN_SOURCE)
+
+.PHONY: help venv toolchain bench provision clean test lint unit integration molecule benchmarks
+
+help:
+	@echo "make bench   toolchain, provision the testbed, run the experiments, tear down"
+	@echo "make test    lint, unit and integration tests, molecule (embedded testbed)"
+	@echo "make clean   tear down every cluster of the testbed, even an interrupted one"
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.lock
+	@echo "== venv: installing pinned Python packages into $(VENV)"
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.lock
+	touch $@
+
+toolchain: venv
+	@echo "== toolchain: pinned binaries (source $(TOOLCHAIN_SOURCE)); a cold build shows its progress below"
+	$(VENV)/bin/python bin/fedbench-toolchain --source $(TOOLCHAIN_SOURCE)
+
+bench: toolchain
+	@echo "== bench: run $(FEDBENCH_RUN_ID) on $(INVENTORY)"
+	rc=0; $(PLAYBOOK) site.yml || rc=$$?; \
+	$(PLAYBOOK) playbooks/teardown.yml || rc=$$((rc ? rc : $$?)); \
+	exit $$rc
+
+provision: toolchain
+	$(PLAYBOOK) playbooks/toolchain.yml playbooks/provision.yml
+
+clean: venv
+	$(PLAYBOOK) playbooks/teardown.yml
+
+test: lint unit integration molecule
+
+lint: venv
+	@echo "== lint: ansible-lint (production profile)"
+	ansible-lint
+
+unit: venv
+	@echo "== unit tests"
+	pytest tests/unit
+
+integration: toolchain
+	@echo "== integration tests on real clusters of the embedded testbed"
+	pytest tests/integration
+
+molecule: toolchain
+	@echo "== molecule: the default scenario on the embedded testbed"
+	molecule test
+
+benchmarks: toolchain
+	$(VENV)/bin/python benchmarks/testbed_startup

@@ -1,0 +1,602 @@
+# -*- coding: utf-8 -*-
+# Copyright: fedbench contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The embedded testbed: real control planes as local processes via kwokctl.
+
+Each cluster is etcd, kube-apiserver, kube-controller-manager, kube-scheduler
+and KWOK's controller, started by ``kwokctl`` with its ``binary`` runtime and
+bound to 127.0.0.1. Nodes are KWOK's simulated ("hollow") nodes.
+
+Everything a cluster owns lives under ``<work_dir>/kwok`` (``KWOK_WORKDIR``):
+configuration, PKI, etcd data, logs and the pid files of its processes. That
+is what lets :func:`teardown` find a cluster an interrupted run left behind.
+Kubeconfigs are copied, mode 0600, to ``<work_dir>/kubeconfigs/<name>``.
+
+No Ansible imports here; ``embedded_cluster`` and the tests call it directly.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+ROLES = ("host", "member")
+NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
+LOOPBACK = "127.0.0.1"
+CONTEXT_PREFIX = "kwok-"  # kwokctl names contexts kwok-<cluster>
+
+Reporter = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+class TestbedError(Exception):
+    """Bad input or a cluster that could not be made; the message names which."""
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    name: str
+    role: str
+    nodes: int
+    apiserver_port: int
+
+
+@dataclass
+class ClusterFacts:
+    """What every testbed (embedded, kind, existing) reports per cluster."""
+
+    name: str
+    role: str
+    kubeconfig: str
+    context: str
+    server: str
+    kubernetes_version: str
+    nodes: int
+    testbed: str = "embedded"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------
+# Validation: every message names the input at fault.
+# --------------------------------------------------------------------------
+
+
+def _whole(value: Any, what: str, minimum: int, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"\d+", value.strip()))):
+        raise TestbedError(f"{what} must be a whole number, got {value!r}")
+    number = int(value)
+    if number < minimum or (maximum is not None and number > maximum):
+        bounds = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
+        raise TestbedError(f"{what} must be {bounds}, got {number}")
+    return number
+
+
+def parse_specs(raw: Any, *, default_nodes: int = 4) -> list[ClusterSpec]:
+    """Validate the inventory's list of clusters."""
+    if not isinstance(raw, list):
+        raise TestbedError(f"the list of clusters must be a list, got {type(raw).__name__}")
+    if not raw:
+        raise TestbedError("the list of clusters is empty: the testbed needs at least one cluster")
+    specs: list[ClusterSpec] = []
+    seen_names: set[str] = set()
+    seen_ports: dict[int, str] = {}
+    for index, item in enumerate(raw):
+        if not isinstance(item, Mapping):
+            raise TestbedError(f"cluster #{index + 1} must be a mapping with name, role, nodes, apiserver_port; got {item!r}")
+        name = item.get("name")
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise TestbedError(
+                f"cluster #{index + 1}: name must be a lowercase DNS label of at most 32 characters, got {name!r}"
+            )
+        if name in seen_names:
+            raise TestbedError(f"cluster name {name!r} appears twice in the list of clusters")
+        seen_names.add(name)
+        role = item.get("role", "member")
+        if role not in ROLES:
+            raise TestbedError(f"cluster {name!r}: role must be one of {', '.join(ROLES)}, got {role!r}")
+        nodes = _whole(item.get("nodes", default_nodes), f"cluster {name!r}: nodes", 0, 5000)
+        if "apiserver_port" not in item:
+            raise TestbedError(f"cluster {name!r}: apiserver_port is required")
+        port = _whole(item["apiserver_port"], f"cluster {name!r}: apiserver_port", 1024, 65535)
+        if port in seen_ports:
+            raise TestbedError(f"clusters {seen_ports[port]!r} and {name!r} both ask for apiserver_port {port}")
+        seen_ports[port] = name
+        specs.append(ClusterSpec(name=name, role=role, nodes=nodes, apiserver_port=port))
+    hosts = [s.name for s in specs if s.role == "host"]
+    if len(hosts) > 1:
+        raise TestbedError(f"only one cluster may have role 'host', got {', '.join(hosts)}")
+    return specs
+
+
+def port_in_use(port: int, address: str = LOOPBACK) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return True
+            raise
+    return False
+
+
+def listeners_of(pids: Iterable[int]) -> list[int]:
+    """TCP ports that the given processes listen on (from /proc)."""
+    inodes: set[str] = set()
+    for pid in pids:
+        fd_dir = Path(f"/proc/{pid}/fd")
+        try:
+            for fd in fd_dir.iterdir():
+                try:
+                    target = os.readlink(fd)
+                except OSError:
+                    continue
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue
+    ports = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if cols[3] == "0A" and cols[9] in inodes:  # 0A = LISTEN
+                ports.append(int(cols[1].rsplit(":", 1)[1], 16))
+    return sorted(set(ports))
+
+
+# --------------------------------------------------------------------------
+# kwokctl.
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Binaries:
+    kwokctl: str
+    kwok: str
+    etcd: str
+    kube_apiserver: str
+    kube_controller_manager: str
+    kube_scheduler: str
+    kubectl: str
+
+    @classmethod
+    def from_mapping(cls, paths: Mapping[str, str]) -> "Binaries":
+        missing = [n for n in ("kwokctl", "kwok", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl") if not paths.get(n)]
+        if missing:
+            raise TestbedError(f"missing binaries for the embedded testbed: {', '.join(missing)}")
+        for name, path in paths.items():
+            if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+                raise TestbedError(f"binary for {name} is not an executable file: {path}")
+        return cls(**{k.replace("-", "_"): v for k, v in paths.items() if k.replace("-", "_") in cls.__dataclass_fields__})
+
+
+COMPONENT_PORTS = ("etcdPort", "etcdPeerPort", "kubeControllerManagerPort", "kubeSchedulerPort", "kwokControllerPort")
+
+
+def allocate_ports(count: int, avoid: Iterable[int] = ()) -> list[int]:
+    """``count`` distinct free ports on 127.0.0.1, chosen by the kernel.
+
+    kwokctl picks its own "unused" ports when none are given, but two kwokctl
+    processes started at once pick the same ones: every API server then talks
+    to the one etcd that won the race. So all ports are chosen here, holding
+    every socket open until the whole set is known, and written into each
+    cluster's configuration.
+    """
+    held: list[socket.socket] = []
+    ports: list[int] = []
+    avoid = set(avoid)
+    try:
+        while len(ports) < count:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((LOOPBACK, 0))
+            held.append(sock)
+            port = sock.getsockname()[1]
+            if port not in avoid:
+                ports.append(port)
+    finally:
+        for sock in held:
+            sock.close()
+    return ports
+
+
+def kwokctl_config(spec: ClusterSpec, binaries: Binaries, kube_version: str, ports: Mapping[str, int]) -> str:
+    """The KwokctlConfiguration for one cluster (JSON is valid YAML)."""
+    missing = [name for name in COMPONENT_PORTS if name not in ports]
+    if missing:
+        raise TestbedError(f"cluster {spec.name!r}: no port for {', '.join(missing)}")
+    options = {
+        **{name: ports[name] for name in COMPONENT_PORTS},
+        "runtime": "binary",
+        "bindAddress": LOOPBACK,
+        "kubeApiserverPort": spec.apiserver_port,
+        "kubeVersion": kube_version,
+        "securePort": True,
+        "quietPull": True,
+        "kubeAuthorization": True,
+        "kwokControllerBinary": binaries.kwok,
+        "etcdBinary": binaries.etcd,
+        "kubeApiserverBinary": binaries.kube_apiserver,
+        "kubeControllerManagerBinary": binaries.kube_controller_manager,
+        "kubeSchedulerBinary": binaries.kube_scheduler,
+        "kubectlBinary": binaries.kubectl,
+    }
+    doc = {
+        "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+        "kind": "KwokctlConfiguration",
+        "options": options,
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+class Kwokctl:
+    """Runs kwokctl against one work directory."""
+
+    def __init__(self, binary: str, workdir: str | Path):
+        self.binary = binary
+        self.workdir = Path(workdir)
+
+    def run(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+        env = dict(os.environ, KWOK_WORKDIR=str(self.workdir))
+        try:
+            proc = subprocess.run([self.binary, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise TestbedError(f"`kwokctl {' '.join(args)}` did not finish within {timeout:.0f}s") from exc
+        except OSError as exc:
+            raise TestbedError(f"cannot run kwokctl at {self.binary}: {exc}") from exc
+        if check and proc.returncode != 0:
+            raise TestbedError(f"`kwokctl {' '.join(args)}` failed (exit {proc.returncode}): {(proc.stderr or proc.stdout).strip()[-2000:]}")
+        return proc
+
+    def cluster_dir(self, name: str) -> Path:
+        return self.workdir / "clusters" / name
+
+    def clusters(self) -> list[str]:
+        root = self.workdir / "clusters"
+        if not root.is_dir():
+            return []
+        return sorted(p.name for p in root.iterdir() if p.is_dir())
+
+
+# --------------------------------------------------------------------------
+# Health and readiness, read from the API server itself.
+# --------------------------------------------------------------------------
+
+
+def _kubeconfig_client_files(cluster_dir: Path) -> tuple[Path, Path, Path]:
+    pki = cluster_dir / "pki"
+    return pki / "ca.crt", pki / "admin.crt", pki / "admin.key"
+
+
+def api_get(cluster_dir: Path, port: int, path: str, timeout: float = 5) -> tuple[int, str]:
+    """GET a path on a cluster's API server with its admin credentials."""
+    ca, cert, key = _kubeconfig_client_files(cluster_dir)
+    ctx = ssl.create_default_context(cafile=str(ca))
+    ctx.load_cert_chain(str(cert), str(key))
+    url = f"https://{LOOPBACK}:{port}{path}"
+    try:
+        with urllib.request.urlopen(url, context=ctx, timeout=timeout) as resp:  # noqa: S310 - loopback only
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+def healthy(cluster_dir: Path, port: int) -> bool:
+    try:
+        status, body = api_get(cluster_dir, port, "/readyz", timeout=2)
+    except (OSError, ssl.SSLError, ValueError):
+        return False
+    return status == 200 and body.strip() == "ok"
+
+
+def node_ready(node: Mapping[str, Any]) -> bool:
+    for cond in node.get("status", {}).get("conditions", []) or []:
+        if cond.get("type") == "Ready":
+            return cond.get("status") == "True"
+    return False
+
+
+def ready_nodes(cluster_dir: Path, port: int) -> tuple[int, int]:
+    """(Ready nodes, all nodes)."""
+    status, body = api_get(cluster_dir, port, "/api/v1/nodes")
+    if status != 200:
+        raise TestbedError(f"listing nodes answered HTTP {status}")
+    items = json.loads(body).get("items", [])
+    return sum(1 for n in items if node_ready(n)), len(items)
+
+
+def server_version(cluster_dir: Path, port: int) -> str:
+    status, body = api_get(cluster_dir, port, "/version")
+    if status != 200:
+        raise TestbedError(f"/version answered HTTP {status}")
+    return json.loads(body)["gitVersion"]
+
+
+def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.2) -> float:
+    """Poll until ``predicate`` holds; one deadline around the whole wait."""
+    start = time.monotonic()
+    deadline = start + timeout
+    while True:
+        if predicate():
+            return time.monotonic() - start
+        if time.monotonic() >= deadline:
+            raise TestbedError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------
+# Processes: what a cluster runs, found from its pid files and from /proc.
+# --------------------------------------------------------------------------
+
+
+def _pids_from_files(cluster_dir: Path) -> list[int]:
+    pids = []
+    for pidfile in (cluster_dir / "pids").glob("*.pid"):
+        try:
+            pids.append(int(pidfile.read_text().strip()))
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def processes_under(workdir: Path) -> dict[int, str]:
+    """Every live process whose command line names a path under ``workdir``."""
+    marker = str(workdir.resolve())
+    found: dict[int, str] = {}
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline:
+            found[int(entry.name)] = cmdline.strip()
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def kill_all(pids: Iterable[int], grace: float = 5.0) -> list[int]:
+    """SIGTERM, wait up to ``grace`` seconds, then SIGKILL. Returns the pids that were alive."""
+    targets = [p for p in set(pids) if p != os.getpid() and _alive(p)]
+    for pid in targets:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_alive(p) for p in targets):
+        time.sleep(0.1)
+    for pid in targets:
+        if _alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_alive(p) for p in targets):
+        time.sleep(0.05)
+    return targets
+
+
+# --------------------------------------------------------------------------
+# The testbed.
+# --------------------------------------------------------------------------
+
+
+class EmbeddedTestbed:
+    def __init__(
+        self,
+        *,
+        work_dir: str | Path,
+        binaries: Binaries | None,
+        kube_version: str = "",
+        report: Reporter = _quiet,
+        start_timeout: float = 180,
+        nodes_timeout: float = 120,
+    ):
+        self.work_dir = Path(work_dir).resolve()
+        # Teardown works without binaries: pid files and /proc find the processes.
+        self.kwokctl = Kwokctl(binaries.kwokctl if binaries else "", self.work_dir / "kwok")
+        self.binaries = binaries
+        self.kube_version = kube_version
+        self.report = report
+        self.start_timeout = start_timeout
+        self.nodes_timeout = nodes_timeout
+        self._lock = threading.Lock()
+
+    # -- paths ----------------------------------------------------------
+    def kubeconfig_path(self, name: str) -> Path:
+        return self.work_dir / "kubeconfigs" / name
+
+    def config_path(self, name: str) -> Path:
+        return self.work_dir / "configs" / f"{name}.yaml"
+
+    # -- state ----------------------------------------------------------
+    def exists(self, name: str) -> bool:
+        return (self.kwokctl.cluster_dir(name) / "kwok.yaml").exists()
+
+    def recorded_port(self, name: str) -> int | None:
+        """The apiserver port a cluster was created with (from its kwok.yaml)."""
+        path = self.kwokctl.cluster_dir(name) / "kwok.yaml"
+        try:
+            match = re.search(r"kubeApiserverPort:\s*(\d+)", path.read_text())
+        except OSError:
+            return None
+        return int(match.group(1)) if match else None
+
+    def running(self, name: str) -> bool:
+        port = self.recorded_port(name)
+        return port is not None and healthy(self.kwokctl.cluster_dir(name), port)
+
+    # -- up -------------------------------------------------------------
+    def check_ports(self, specs: list[ClusterSpec]) -> None:
+        for spec in specs:
+            if self.exists(spec.name) and self.recorded_port(spec.name) == spec.apiserver_port and self.running(spec.name):
+                continue  # ours, already serving there
+            if port_in_use(spec.apiserver_port):
+                raise TestbedError(
+                    f"cluster {spec.name!r}: apiserver_port {spec.apiserver_port} is already in use on {LOOPBACK}; "
+                    "choose another port in the inventory or stop what holds it"
+                )
+
+    def up(self, specs: list[ClusterSpec]) -> tuple[list[ClusterFacts], bool]:
+        """Create (or confirm) every cluster, in parallel. Returns (facts, changed)."""
+        if self.binaries is None:
+            raise TestbedError("creating clusters needs the toolchain's binaries")
+        self.check_ports(specs)
+        for sub in ("kwok", "kubeconfigs", "configs"):
+            (self.work_dir / sub).mkdir(parents=True, exist_ok=True)
+        os.chmod(self.work_dir / "kubeconfigs", 0o700)
+        new = [s for s in specs if not self.exists(s.name)]
+        pool_ports = allocate_ports(len(COMPONENT_PORTS) * len(new), avoid=[s.apiserver_port for s in specs])
+        ports = {
+            spec.name: dict(zip(COMPONENT_PORTS, pool_ports[i * len(COMPONENT_PORTS):(i + 1) * len(COMPONENT_PORTS)]))
+            for i, spec in enumerate(new)
+        }
+        with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
+            results = list(pool.map(lambda s: self._up_one(s, ports.get(s.name)), specs))
+        return [facts for facts, _ in results], any(changed for _, changed in results)
+
+    def _up_one(self, spec: ClusterSpec, ports: Mapping[str, int] | None) -> tuple[ClusterFacts, bool]:
+        changed = False
+        start = time.monotonic()
+        cdir = self.kwokctl.cluster_dir(spec.name)
+        if self.exists(spec.name) and self.recorded_port(spec.name) != spec.apiserver_port:
+            self.report(f"{spec.name}: exists with another apiserver port; recreating")
+            self.down([spec.name])
+            ports = dict(zip(COMPONENT_PORTS, allocate_ports(len(COMPONENT_PORTS), avoid=[spec.apiserver_port])))
+        if self.exists(spec.name) and not self.running(spec.name):
+            self.report(f"{spec.name}: exists but is not serving; starting it")
+            self.kwokctl.run("start", "cluster", "--name", spec.name, "--wait", f"{self.start_timeout:.0f}s", timeout=self.start_timeout + 30)
+            changed = True
+        if not self.exists(spec.name):
+            config = self.config_path(spec.name)
+            if ports is None:
+                ports = dict(zip(COMPONENT_PORTS, allocate_ports(len(COMPONENT_PORTS), avoid=[spec.apiserver_port])))
+            config.write_text(kwokctl_config(spec, self.binaries, self.kube_version, ports))
+            self.report(f"{spec.name}: starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok on {LOOPBACK}:{spec.apiserver_port}")
+            try:
+                self.kwokctl.run(
+                    "create", "cluster", "--name", spec.name, "--config", str(config),
+                    "--wait", f"{self.start_timeout:.0f}s", timeout=self.start_timeout + 30,
+                )
+            except TestbedError as exc:
+                raise TestbedError(f"cluster {spec.name!r}: {exc}") from exc
+            changed = True
+        try:
+            wait_for(lambda: healthy(cdir, spec.apiserver_port), timeout=self.start_timeout, what=f"cluster {spec.name!r} API server /readyz")
+            changed |= self._scale_nodes(spec)
+            wait_for(
+                lambda: ready_nodes(cdir, spec.apiserver_port) == (spec.nodes, spec.nodes),
+                timeout=self.nodes_timeout,
+                what=f"cluster {spec.name!r}: {spec.nodes} Ready nodes",
+            )
+            version = server_version(cdir, spec.apiserver_port)
+        except TestbedError as exc:
+            raise TestbedError(f"{exc} (logs: {cdir / 'logs'})") from exc
+        kubeconfig = self.kubeconfig_path(spec.name)
+        changed |= self._write_kubeconfig(cdir / "kubeconfig.yaml", kubeconfig)
+        self.report(f"{spec.name}: ready with {spec.nodes} nodes in {time.monotonic() - start:.1f}s")
+        facts = ClusterFacts(
+            name=spec.name,
+            role=spec.role,
+            kubeconfig=str(kubeconfig),
+            context=CONTEXT_PREFIX + spec.name,
+            server=f"https://{LOOPBACK}:{spec.apiserver_port}",
+            kubernetes_version=version,
+            nodes=spec.nodes,
+        )
+        return facts, changed
+
+    def _scale_nodes(self, spec: ClusterSpec) -> bool:
+        cdir = self.kwokctl.cluster_dir(spec.name)
+        _, total = ready_nodes(cdir, spec.apiserver_port)
+        if total == spec.nodes:
+            return False
+        self.report(f"{spec.name}: scaling simulated nodes {total} -> {spec.nodes}")
+        self.kwokctl.run("scale", "node", "--name", spec.name, "--replicas", str(spec.nodes), timeout=self.nodes_timeout)
+        return True
+
+    @staticmethod
+    def _write_kubeconfig(source: Path, dest: Path) -> bool:
+        text = source.read_text()
+        if dest.exists() and dest.read_text() == text and (dest.stat().st_mode & 0o777) == 0o600:
+            return False
+        tmp = dest.with_name(dest.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, dest)
+        return True
+
+    # -- down -----------------------------------------------------------
+    def down(self, names: Iterable[str] | None = None) -> dict[str, Any]:
+        """Delete the named clusters, or every cluster under the work dir.
+
+        Then kill any process still naming the work dir (what an interrupted
+        ``kwokctl create`` can leave without a complete pid file).
+        """
+        all_clusters = names is None
+        targets = self.kwokctl.clusters() if all_clusters else [n for n in names if self.kwokctl.cluster_dir(n).exists()]
+        deleted = []
+        for name in targets:
+            cdir = self.kwokctl.cluster_dir(name)
+            self.report(f"{name}: stopping and deleting")
+            pids = _pids_from_files(cdir)
+            if self.kwokctl.binary:
+                try:
+                    self.kwokctl.run("delete", "cluster", "--name", name, timeout=120, check=False)
+                except TestbedError as exc:
+                    self.report(f"{name}: kwokctl delete failed ({exc}); stopping its processes directly")
+            kill_all(pids)
+            kill_all(processes_under(cdir))
+            shutil.rmtree(cdir, ignore_errors=True)
+            for path in (self.kubeconfig_path(name), self.config_path(name)):
+                path.unlink(missing_ok=True)
+            deleted.append(name)
+        stray = processes_under(self.work_dir / "kwok") if all_clusters else {}
+        killed = kill_all(stray)
+        return {"deleted": deleted, "killed_stray": killed}
+
+    def leftovers(self) -> dict[str, Any]:
+        """What of the testbed is still on this machine: processes and their ports."""
+        procs = processes_under(self.work_dir / "kwok")
+        return {"processes": procs, "ports": listeners_of(procs), "clusters": self.kwokctl.clusters()}

@@ -1,0 +1,518 @@
+# -*- coding: utf-8 -*-
+# Copyright: fedbench contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pinned binaries for the embedded testbed: find, download or build, cache.
+
+Every binary is resolved in this order (``source=auto``):
+
+1. the per-version cache (``$FEDBENCH_CACHE``, else ``$XDG_CACHE_HOME/fedbench``,
+   else ``~/.cache/fedbench``): ``bin/<name>/<version>/<name>``;
+2. a binary of that name on ``PATH`` that reports the pinned version;
+3. the official release download, verified against its published SHA-256;
+4. a build from source through the Go module proxy.
+
+``source`` may force one of ``path``, ``download`` or ``build`` instead. The
+cache is always consulted first for ``download`` and ``build`` (it holds only
+what those two produced); ``path`` looks at ``PATH`` alone.
+
+This file has no Ansible imports: the ``fedbench_toolchain`` module and the
+``bin/fedbench-toolchain`` command line both call :func:`ensure`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+SOURCES = ("auto", "path", "download", "build")
+
+
+class ToolchainError(Exception):
+    """A binary could not be provided; the message names the binary and why."""
+
+
+# --------------------------------------------------------------------------
+# What we pin, and how each binary reports its version.
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Versions:
+    kubernetes: str = "v1.36.1"
+    etcd: str = "v3.6.8"
+    kwok: str = "v0.8.0"
+    kubefed: str = "v0.10.0"
+
+    def __post_init__(self) -> None:
+        for name in ("kubernetes", "etcd", "kwok", "kubefed"):
+            value = getattr(self, name)
+            if not re.fullmatch(r"v\d+\.\d+\.\d+", value or ""):
+                raise ToolchainError(
+                    f"toolchain version for {name} must look like v1.2.3, got {value!r}"
+                )
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    group: str  # the build recipe: kubernetes, etcd, kwok, kubefed
+    version_args: tuple[str, ...]
+    version_pattern: str  # regex whose group 1 is the version, without the v
+
+    def version(self, versions: Versions) -> str:
+        return getattr(versions, self.group)
+
+
+COMPONENTS: dict[str, Component] = {
+    c.name: c
+    for c in (
+        Component("kube-apiserver", "kubernetes", ("--version",), r"Kubernetes v(\S+)"),
+        Component("kube-controller-manager", "kubernetes", ("--version",), r"Kubernetes v(\S+)"),
+        Component("kube-scheduler", "kubernetes", ("--version",), r"Kubernetes v(\S+)"),
+        Component("kubectl", "kubernetes", ("version", "--client"), r"Client Version: v(\S+)"),
+        Component("etcd", "etcd", ("--version",), r"etcd Version: (\S+)"),
+        Component("kwok", "kwok", ("--version",), r"version v?(\d+\.\d+\.\d+)"),
+        Component("kwokctl", "kwok", ("--version",), r"version v?(\d+\.\d+\.\d+)"),
+        Component("kubefed-controller-manager", "kubefed", ("--version",), r"GitVersion:\"?v?([\d.]+)"),
+        Component("kubefedctl", "kubefed", ("version",), r"GitVersion:\"?v?([\d.]+)"),
+    )
+}
+
+# The binaries the embedded testbed needs; kubefed's are asked for by its role.
+TESTBED_COMPONENTS = (
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubectl",
+    "etcd",
+    "kwok",
+    "kwokctl",
+)
+
+
+def cache_root() -> Path:
+    explicit = os.environ.get("FEDBENCH_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "fedbench"
+
+
+def cached_path(component: Component, versions: Versions, root: Path | None = None) -> Path:
+    version = component.version(versions)
+    return (root or cache_root()) / "bin" / component.name / version / component.name
+
+
+def binary_version(path: str | Path, component: Component) -> str | None:
+    """The version a binary reports, without the leading v; None if unreadable."""
+    try:
+        proc = subprocess.run(
+            [str(path), *component.version_args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(component.version_pattern, proc.stdout + proc.stderr)
+    return match.group(1).lstrip("v") if match else None
+
+
+# --------------------------------------------------------------------------
+# Progress: every long step says what it does and how long it has taken.
+# --------------------------------------------------------------------------
+
+Reporter = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass
+class Resolved:
+    name: str
+    version: str
+    path: str
+    source: str  # cache, path, download, build
+    seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------
+# Download (official releases, checksum-verified).
+# --------------------------------------------------------------------------
+
+
+def _fetch(url: str, dest: Path, timeout: float = 60) -> None:
+    with urllib.request.urlopen(url, timeout=timeout) as resp, open(dest, "wb") as out:  # noqa: S310 - https URLs we build
+        shutil.copyfileobj(resp, out)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _expected_sum(sums_text: str, filename: str) -> str:
+    for line in sums_text.splitlines():
+        parts = line.split()
+        if len(parts) == 1 and re.fullmatch(r"[0-9a-f]{64}", parts[0]):
+            return parts[0]
+        if len(parts) >= 2 and parts[-1].lstrip("*").endswith(filename):
+            return parts[0]
+    raise ToolchainError(f"no checksum for {filename} in the published checksum file")
+
+
+def download_urls(component: Component, versions: Versions, arch: str = "amd64") -> tuple[str, str, str | None]:
+    """(artifact URL, checksum URL, member inside a tarball or None)."""
+    v = component.version(versions)
+    if component.group == "kubernetes":
+        url = f"https://dl.k8s.io/release/{v}/bin/linux/{arch}/{component.name}"
+        return url, url + ".sha256", None
+    if component.group == "etcd":
+        base = f"https://github.com/etcd-io/etcd/releases/download/{v}"
+        tar = f"etcd-{v}-linux-{arch}.tar.gz"
+        return f"{base}/{tar}", f"{base}/SHA256SUMS", f"etcd-{v}-linux-{arch}/etcd"
+    if component.group == "kwok":
+        base = f"https://github.com/kubernetes-sigs/kwok/releases/download/{v}"
+        return f"{base}/{component.name}-linux-{arch}", f"{base}/checksums.txt", None
+    if component.group == "kubefed":
+        base = f"https://github.com/kubernetes-sigs/kubefed/releases/download/{v}"
+        return f"{base}/kubefedctl-{v.lstrip('v')}-linux-{arch}.tgz", f"{base}/checksums.txt", "kubefedctl"
+    raise ToolchainError(f"{component.name}: no official download is known")
+
+
+def download(component: Component, versions: Versions, dest: Path, report: Reporter = _quiet) -> None:
+    url, sums_url, member = download_urls(component, versions)
+    report(f"{component.name}: downloading {url}")
+    with tempfile.TemporaryDirectory(prefix="fedbench-dl-") as tmp:
+        artifact = Path(tmp) / url.rsplit("/", 1)[-1]
+        sums = Path(tmp) / "sums"
+        try:
+            _fetch(url, artifact)
+            _fetch(sums_url, sums)
+        except OSError as exc:
+            raise ToolchainError(f"{component.name}: download of {url} failed: {exc}") from exc
+        expected = _expected_sum(sums.read_text(), artifact.name)
+        actual = _sha256(artifact)
+        if actual != expected:
+            raise ToolchainError(
+                f"{component.name}: checksum mismatch for {url}: expected {expected}, got {actual}"
+            )
+        if member:
+            with tarfile.open(artifact) as tar:
+                extracted = tar.extractfile(member)
+                if extracted is None:
+                    raise ToolchainError(f"{component.name}: {member} missing from {url}")
+                binary = Path(tmp) / "binary"
+                binary.write_bytes(extracted.read())
+        else:
+            binary = artifact
+        _install(binary, dest)
+
+
+def _install(binary: Path, dest: Path) -> None:
+    """Move a finished binary into the cache atomically (never a half file)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".partial")
+    shutil.copyfile(binary, tmp)
+    tmp.chmod(0o755)
+    os.replace(tmp, dest)
+
+
+# --------------------------------------------------------------------------
+# Build from the Go module proxy.
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class BuildPlan:
+    """One `go build` that produces one or more binaries of a group."""
+
+    group: str
+    module: str  # wrapper module's go.mod text, or "" for `go install`
+    packages: dict[str, str]  # binary name -> Go package path (or pkg@version)
+    ldflags: str = "-s -w"
+    env: dict[str, str] = field(default_factory=dict)
+    install: bool = False  # `go install pkg@version` instead of a wrapper
+
+
+def _go() -> str:
+    go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
+    if not go:
+        raise ToolchainError("building needs the Go toolchain: `go` is not on PATH")
+    return go
+
+
+def _run_go(args: list[str], cwd: Path, env: dict[str, str], what: str) -> str:
+    proc = subprocess.run([_go(), *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ToolchainError(f"{what}: `go {' '.join(args)}` failed:\n{proc.stderr[-4000:]}")
+    return proc.stdout
+
+
+def staging_modules(kubernetes_go_mod: str) -> list[str]:
+    """The staging modules that k8s.io/kubernetes' go.mod replaces with local paths."""
+    modules = []
+    for line in kubernetes_go_mod.splitlines():
+        match = re.match(r"\s*(k8s\.io/[\w.-]+)\s*=>\s*\./staging/", line)
+        if match:
+            modules.append(match.group(1))
+    return modules
+
+
+def kubernetes_wrapper(version: str, staging: Iterable[str], go_version: str = "1.26.0") -> str:
+    minor = version.lstrip("v").split(".")[1]
+    replaces = "\n".join(f"\t{m} => {m} v0.{minor}.{version.split('.')[2]}" for m in staging)
+    return (
+        "module fedbench.local/build/kubernetes\n\n"
+        f"go {go_version}\n\n"
+        f"require k8s.io/kubernetes {version}\n\n"
+        f"replace (\n{replaces}\n)\n"
+    )
+
+
+def kubernetes_ldflags(version: str) -> str:
+    major, minor = version.lstrip("v").split(".")[:2]
+    flags = ["-s", "-w"]
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {pkg}.gitVersion={version}",
+            f"-X {pkg}.gitMajor={major}",
+            f"-X {pkg}.gitMinor={minor}",
+            f"-X {pkg}.gitTreeState=clean",
+        ]
+    return " ".join(flags)
+
+
+def etcd_wrapper(version: str, go_version: str = "1.26.0") -> str:
+    mods = ["go.etcd.io/etcd/api/v3", "go.etcd.io/etcd/client/pkg/v3", "go.etcd.io/etcd/client/v3", "go.etcd.io/etcd/pkg/v3"]
+    replaces = "\n".join(f"\t{m} => {m} {version}" for m in mods)
+    return (
+        "module fedbench.local/build/etcd\n\n"
+        f"go {go_version}\n\n"
+        f"require go.etcd.io/etcd/server/v3 {version}\n\n"
+        f"replace (\n{replaces}\n)\n"
+    )
+
+
+def kubefed_wrapper(version: str, go_version: str = "1.26.0") -> str:
+    # Archived at v0.10.0; older reflect2 crashes on current Go.
+    return (
+        "module fedbench.local/build/kubefed\n\n"
+        f"go {go_version}\n\n"
+        f"require sigs.k8s.io/kubefed {version}\n\n"
+        "replace (\n"
+        "\tgithub.com/modern-go/reflect2 => github.com/modern-go/reflect2 v1.0.2\n"
+        "\tgithub.com/json-iterator/go => github.com/json-iterator/go v1.1.12\n"
+        ")\n"
+    )
+
+
+def build_plan(group: str, names: list[str], versions: Versions, work: Path, env: dict[str, str]) -> BuildPlan:
+    v = getattr(versions, group)
+    if group == "kubernetes":
+        _run_go(["mod", "download", f"k8s.io/kubernetes@{v}"], work, env, "kubernetes")
+        gomodcache = _run_go(["env", "GOMODCACHE"], work, env, "kubernetes").strip()
+        gomod = Path(gomodcache, f"k8s.io/kubernetes@{v}", "go.mod").read_text()
+        return BuildPlan(
+            group,
+            kubernetes_wrapper(v, staging_modules(gomod)),
+            {n: f"k8s.io/kubernetes/cmd/{n}" for n in names},
+            ldflags=kubernetes_ldflags(v),
+        )
+    if group == "etcd":
+        return BuildPlan(group, etcd_wrapper(v), {"etcd": "go.etcd.io/etcd/server/v3"})
+    if group == "kwok":
+        return BuildPlan(
+            group,
+            "",
+            {n: f"sigs.k8s.io/kwok/cmd/{n}@{v}" for n in names},
+            install=True,
+        )
+    if group == "kubefed":
+        pkgs = {"kubefed-controller-manager": "sigs.k8s.io/kubefed/cmd/controller-manager", "kubefedctl": "sigs.k8s.io/kubefed/cmd/kubefedctl"}
+        ld = " ".join(["-s -w"] + [f"-X sigs.k8s.io/kubefed/pkg/version.{k}={val}" for k, val in (("version", v), ("gitCommit", "release"), ("gitTreeState", "clean"))])
+        return BuildPlan(group, kubefed_wrapper(v), {n: pkgs[n] for n in names}, ldflags=ld)
+    raise ToolchainError(f"no build recipe for group {group!r}")
+
+
+def go_binary_name(package: str) -> str:
+    """The file name `go build`/`go install` gives a main package's binary."""
+    parts = package.split("@")[0].rstrip("/").split("/")
+    if len(parts) > 1 and re.fullmatch(r"v\d+", parts[-1]):
+        return parts[-2]  # a major-version suffix: go.etcd.io/etcd/server/v3 -> server
+    return parts[-1]
+
+
+class _Ticker:
+    """Prints what is being built and for how long, every `every` seconds."""
+
+    def __init__(self, what: str, report: Reporter, every: float = 15.0, counter: Callable[[], str] | None = None):
+        self.what, self.report, self.every, self.counter = what, report, every, counter
+        self.start = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            extra = f", {self.counter()}" if self.counter else ""
+            self.report(f"building {self.what}: {time.monotonic() - self.start:.0f}s so far{extra}")
+
+    def __enter__(self) -> "_Ticker":
+        self.report(f"building {self.what} from the Go module proxy")
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def build(group: str, names: list[str], versions: Versions, cache: Path, report: Reporter = _quiet) -> float:
+    """Build ``names`` of one group into the cache; returns the seconds taken."""
+    start = time.monotonic()
+    env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
+    built_dir = cache / "build" / group
+    built_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"fedbench-build-{group}-") as tmp:
+        work = Path(tmp)
+        plan = build_plan(group, names, versions, work, env)
+        out = work / "out"
+        out.mkdir()
+        compiled: list[str] = []
+        log_path = built_dir / f"{getattr(versions, group)}.log"
+        if plan.install:
+            cmd = [_go(), "install", "-v", "-trimpath", "-ldflags", plan.ldflags, *plan.packages.values()]
+            env_run = dict(env, GOBIN=str(out), GOFLAGS="")
+        else:
+            (work / "go.mod").write_text(plan.module)
+            cmd = [_go(), "build", "-v", "-trimpath", "-ldflags", plan.ldflags, "-o", str(out) + "/", *plan.packages.values()]
+            env_run = env
+        what = f"{', '.join(names)} ({group} {getattr(versions, group)})"
+        with open(log_path, "w") as log, _Ticker(what, report, counter=lambda: f"{len(compiled)} packages compiled, last {compiled[-1] if compiled else '-'}"):
+            log.write("$ " + " ".join(cmd) + "\n")
+            log.flush()
+            proc = subprocess.Popen(cmd, cwd=work, env=env_run, stdout=log, stderr=subprocess.PIPE, text=True)
+            assert proc.stderr is not None
+            tail: list[str] = []
+            for line in proc.stderr:
+                log.write(line)
+                line = line.strip()
+                if line and not line.startswith("go: "):
+                    compiled.append(line)
+                tail = (tail + [line])[-40:]
+            rc = proc.wait()
+        if rc != 0:
+            raise ToolchainError(
+                f"building {what} failed (exit {rc}); full log: {log_path}\n" + "\n".join(tail)
+            )
+        for name, pkg in plan.packages.items():
+            produced = out / go_binary_name(pkg)
+            if not produced.exists():
+                raise ToolchainError(f"building {what}: no binary for {name} in {out}")
+            _install(produced, cached_path(COMPONENTS[name], versions, cache))
+    seconds = time.monotonic() - start
+    report(f"built {what} in {seconds:.0f}s")
+    return seconds
+
+
+# --------------------------------------------------------------------------
+# Resolution.
+# --------------------------------------------------------------------------
+
+
+def ensure(
+    names: Iterable[str] = TESTBED_COMPONENTS,
+    *,
+    versions: Versions | None = None,
+    source: str = "auto",
+    cache: Path | None = None,
+    report: Reporter = _quiet,
+) -> dict[str, Resolved]:
+    """Make every named binary available; returns where each one is."""
+    versions = versions or Versions()
+    if source not in SOURCES:
+        raise ToolchainError(f"toolchain source must be one of {', '.join(SOURCES)}, got {source!r}")
+    cache = cache or cache_root()
+    names = list(dict.fromkeys(names))
+    unknown = [n for n in names if n not in COMPONENTS]
+    if unknown:
+        raise ToolchainError(f"unknown toolchain component(s): {', '.join(unknown)}")
+
+    resolved, missing = find_local(names, versions=versions, source=source, cache=cache)
+
+    for comp in list(missing):
+        if source not in ("auto", "download"):
+            break
+        dest = cached_path(comp, versions, cache)
+        start = time.monotonic()
+        try:
+            download(comp, versions, dest, report)
+        except ToolchainError as exc:
+            if source == "download":
+                raise
+            report(f"{comp.name}: {exc}; will build from source")
+            continue
+        resolved[comp.name] = Resolved(comp.name, comp.version(versions).lstrip("v"), str(dest), "download", time.monotonic() - start)
+        missing.remove(comp)
+
+    groups: dict[str, list[str]] = {}
+    for comp in missing:
+        groups.setdefault(comp.group, []).append(comp.name)
+    for group, group_names in groups.items():
+        seconds = build(group, group_names, versions, cache, report)
+        for name in group_names:
+            comp = COMPONENTS[name]
+            path = cached_path(comp, versions, cache)
+            resolved[name] = Resolved(name, comp.version(versions).lstrip("v"), str(path), "build", seconds)
+
+    return {name: resolved[name] for name in names}
+
+
+def find_local(
+    names: Iterable[str], *, versions: Versions, source: str, cache: Path
+) -> tuple[dict[str, Resolved], list[Component]]:
+    """What is already on this machine (cache, or PATH at the pinned version).
+
+    Returns (found, missing). With ``source=path`` a binary missing from PATH,
+    or at another version, is an error that names it.
+    """
+    resolved: dict[str, Resolved] = {}
+    missing: list[Component] = []
+    for name in names:
+        comp = COMPONENTS[name]
+        want = comp.version(versions).lstrip("v")
+        cached = cached_path(comp, versions, cache)
+        if source != "path" and cached.is_file() and os.access(cached, os.X_OK):
+            resolved[name] = Resolved(name, want, str(cached), "cache")
+            continue
+        if source in ("auto", "path"):
+            found = shutil.which(name)
+            if found and binary_version(found, comp) == want:
+                resolved[name] = Resolved(name, want, found, "path")
+                continue
+            if source == "path":
+                seen = f"found {found} at version {binary_version(found, comp)}" if found else "not on PATH"
+                raise ToolchainError(
+                    f"{name} v{want} is required with toolchain source 'path', but it is {seen}"
+                )
+        missing.append(comp)
+
+    return resolved, missing

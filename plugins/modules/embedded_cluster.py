@@ -1,0 +1,144 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fedbench contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: embedded_cluster
+short_description: Real Kubernetes control planes as local processes (kwokctl binary runtime)
+description:
+  - With O(state=present), creates every cluster in O(clusters) through
+    kwokctl's binary runtime (etcd, kube-apiserver, kube-controller-manager,
+    kube-scheduler and KWOK's controller, all bound to 127.0.0.1), in parallel,
+    then waits until each API server answers C(/readyz) and every simulated
+    node is Ready. Kubeconfigs are written mode 0600 under O(work_dir).
+  - A cluster that already serves on its port is left as it is, so a second
+    run reports no change.
+  - With O(state=absent), deletes the named clusters, or every cluster under
+    O(work_dir) when O(clusters) is empty, and then kills any process still
+    naming O(work_dir) (what an interrupted run leaves behind).
+  - With O(state=leftovers), changes nothing and reports the clusters,
+    processes and listening ports of the testbed that are still there.
+options:
+  state:
+    type: str
+    choices: [present, absent, leftovers]
+    default: present
+  clusters:
+    description:
+      - Each a mapping with C(name) (a DNS label), C(role) (C(host) or C(member)),
+        C(nodes) (simulated nodes, default 4, may be 0) and C(apiserver_port).
+      - For O(state=absent), only C(name) is read; empty means every cluster.
+    type: list
+    elements: dict
+    default: []
+  work_dir:
+    description: Where the testbed keeps its state (kwokctl work dir, kubeconfigs).
+    type: path
+    required: true
+  binaries:
+    description: Paths of kwokctl, kwok, etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl (the toolchain role's output).
+    type: dict
+    default: {}
+  kubernetes_version:
+    description: The version the binaries were built at, passed to kwokctl.
+    type: str
+    default: v1.36.1
+  start_timeout:
+    description: Seconds one cluster may take to answer C(/readyz).
+    type: int
+    default: 180
+  nodes_timeout:
+    description: Seconds the simulated nodes may take to be Ready.
+    type: int
+    default: 120
+author: fedbench contributors
+"""
+
+EXAMPLES = r"""
+- name: Three clusters
+  fedbench.testbed.embedded_cluster:
+    work_dir: "{{ fedbench_work_dir }}"
+    binaries: "{{ toolchain_binaries }}"
+    clusters:
+      - {name: host, role: host, nodes: 4, apiserver_port: 16443}
+      - {name: member1, role: member, nodes: 4, apiserver_port: 16444}
+  register: testbed
+
+- name: Tear everything down, including what an interrupted run left
+  fedbench.testbed.embedded_cluster:
+    state: absent
+    work_dir: "{{ fedbench_work_dir }}"
+    binaries: "{{ toolchain_binaries }}"
+"""
+
+RETURN = r"""
+clusters:
+  description: One record per cluster, the facts contract every testbed shares.
+  returned: state=present
+  type: list
+  elements: dict
+  sample:
+    - {name: host, role: host, kubeconfig: /repo/.work/kubeconfigs/host, context: kwok-host,
+       server: "https://127.0.0.1:16443", kubernetes_version: v1.36.1, nodes: 4, testbed: embedded}
+deleted:
+  description: Clusters deleted.
+  returned: state=absent
+  type: list
+leftovers:
+  description: Clusters, processes (pid to command line) and listening ports still there.
+  returned: state in (absent, leftovers)
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.fedbench.testbed.plugins.module_utils import embedded
+
+ARGUMENT_SPEC = dict(
+    state=dict(type="str", choices=["present", "absent", "leftovers"], default="present"),
+    clusters=dict(type="list", elements="dict", default=[]),
+    work_dir=dict(type="path", required=True),
+    binaries=dict(type="dict", default={}),
+    kubernetes_version=dict(type="str", default="v1.36.1"),
+    start_timeout=dict(type="int", default=180),
+    nodes_timeout=dict(type="int", default=120),
+)
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    p = module.params
+    progress: list[str] = []
+    try:
+        if p["state"] == "present":
+            specs = embedded.parse_specs(p["clusters"])
+        binaries = embedded.Binaries.from_mapping(p["binaries"]) if p["state"] == "present" or p["binaries"] else None
+        bed = embedded.EmbeddedTestbed(
+            work_dir=p["work_dir"],
+            binaries=binaries,
+            kube_version=p["kubernetes_version"],
+            report=progress.append,
+            start_timeout=p["start_timeout"],
+            nodes_timeout=p["nodes_timeout"],
+        )
+        if p["state"] == "leftovers" or module.check_mode:
+            if p["state"] == "present":
+                bed.check_ports(specs)
+            module.exit_json(changed=False, leftovers=bed.leftovers(), clusters=[])
+        if p["state"] == "present":
+            facts, changed = bed.up(specs)
+            module.exit_json(changed=changed, clusters=[f.as_dict() for f in facts], progress=progress)
+        names = [c["name"] for c in p["clusters"] if "name" in c] or None
+        result = bed.down(names)
+        left = bed.leftovers()
+        if names is None and left["processes"]:
+            module.fail_json(msg=f"teardown left processes running: {left['processes']}", leftovers=left, progress=progress)
+        module.exit_json(changed=bool(result["deleted"] or result["killed_stray"]), leftovers=left, progress=progress, **result)
+    except embedded.TestbedError as exc:
+        module.fail_json(msg=str(exc), progress=progress)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fedbench contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: fedbench_toolchain
+short_description: Provide pinned testbed binaries (cache, PATH, download or Go build)
+description:
+  - Resolves each named binary at its pinned version, in this order for
+    O(source=auto) - the per-version cache, a binary on PATH that reports
+    that version, the official release download verified by its SHA-256,
+    and a build from source through the Go module proxy.
+  - Results are cached per version under O(cache_dir), outside the checkout.
+  - A build of Kubernetes takes tens of minutes on a small machine; run the
+    C(bin/fedbench-toolchain) command first to watch it (C(make toolchain)
+    does), or run this module with C(async) to see it poll.
+options:
+  names:
+    description: The binaries to provide.
+    type: list
+    elements: str
+    default: [kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok, kwokctl]
+  source:
+    description: Where binaries may come from.
+    type: str
+    choices: [auto, path, download, build]
+    default: auto
+  versions:
+    description: Pinned versions per group (kubernetes, etcd, kwok, kubefed), each like v1.2.3.
+    type: dict
+    default: {}
+  cache_dir:
+    description: The cache root. Defaults to C($FEDBENCH_CACHE), else C(~/.cache/fedbench).
+    type: path
+  local_only:
+    description:
+      - Only look at what is on this machine (the cache, PATH); download and
+        build nothing, and list what is missing in RV(missing) instead of failing.
+      - The toolchain role calls it so first, so a warm cache costs no polling.
+    type: bool
+    default: false
+author: fedbench contributors
+"""
+
+EXAMPLES = r"""
+- name: Provide the embedded testbed's binaries
+  fedbench.testbed.fedbench_toolchain:
+    source: build
+    versions:
+      kubernetes: v1.36.1
+      etcd: v3.6.8
+      kwok: v0.8.0
+  register: toolchain
+"""
+
+RETURN = r"""
+binaries:
+  description: Path of each binary, by name.
+  returned: always
+  type: dict
+  sample: {kube-apiserver: /root/.cache/fedbench/bin/kube-apiserver/v1.36.1/kube-apiserver}
+missing:
+  description: With O(local_only), the binaries that would have to be downloaded or built.
+  returned: always
+  type: list
+  elements: str
+details:
+  description: Per binary, its version, path and where it came from (cache, path, download, build).
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from dataclasses import asdict
+from pathlib import Path
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.fedbench.testbed.plugins.module_utils import toolchain
+
+ARGUMENT_SPEC = dict(
+    names=dict(type="list", elements="str", default=list(toolchain.TESTBED_COMPONENTS)),
+    source=dict(type="str", choices=list(toolchain.SOURCES), default="auto"),
+    versions=dict(type="dict", default={}),
+    cache_dir=dict(type="path"),
+    local_only=dict(type="bool", default=False),
+)
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    p = module.params
+    lines: list[str] = []
+    try:
+        unknown = sorted(set(p["versions"]) - {"kubernetes", "etcd", "kwok", "kubefed"})
+        if unknown:
+            raise toolchain.ToolchainError(f"versions has unknown group(s): {', '.join(unknown)}")
+        versions = toolchain.Versions(**p["versions"])
+        cache = Path(p["cache_dir"]) if p["cache_dir"] else toolchain.cache_root()
+        if p["local_only"] or module.check_mode:
+            # What is already here; fetch and build nothing.
+            if p["source"] not in toolchain.SOURCES:
+                raise toolchain.ToolchainError(f"unknown source {p['source']!r}")
+            found, missing = toolchain.find_local(p["names"], versions=versions, source=p["source"], cache=cache)
+            module.exit_json(
+                changed=False,
+                binaries={k: v.path for k, v in found.items()},
+                details=[asdict(v) for v in found.values()],
+                missing=[c.name for c in missing],
+            )
+        resolved = toolchain.ensure(p["names"], versions=versions, source=p["source"], cache=cache, report=lines.append)
+    except toolchain.ToolchainError as exc:
+        module.fail_json(msg=str(exc), progress=lines)
+    changed = any(r.source in ("download", "build") for r in resolved.values())
+    module.exit_json(
+        changed=changed,
+        binaries={k: v.path for k, v in resolved.items()},
+        details=[asdict(v) for v in resolved.values()],
+        missing=[],
+        progress=lines,
+    )
+
+
+if __name__ == "__main__":
+    main()
