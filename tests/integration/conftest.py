@@ -1,0 +1,145 @@
+"""Real clusters of the embedded testbed: real API servers and controllers.
+
+Each test gets its own work directory and its own ports; every cluster a
+test starts is torn down in a finalizer, and the finalizer fails the test if
+any process of its testbed is still alive afterwards (a leak is a failure).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible_collections.fedbench.testbed.plugins.module_utils import embedded, toolchain
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def binaries() -> dict[str, str]:
+    # Tests never download: binaries come from the cache or a Go build.
+    source = os.environ.get("FEDBENCH_TOOLCHAIN_SOURCE", "build")
+    resolved = toolchain.ensure(source=source, report=lambda line: print(f"[toolchain] {line}", flush=True))
+    return {name: item.path for name, item in resolved.items()}
+
+
+class Testbeds:
+    """Starts embedded testbeds for one test and stops every one of them."""
+
+    def __init__(self, root: Path, binaries: dict[str, str]):
+        self.root = root
+        self.binaries = binaries
+        self.beds: list[embedded.EmbeddedTestbed] = []
+
+    def bed(self, name: str = "work") -> embedded.EmbeddedTestbed:
+        bed = embedded.EmbeddedTestbed(
+            work_dir=self.root / name,
+            binaries=embedded.Binaries.from_mapping(self.binaries),
+            kube_version="v" + toolchain.Versions().kubernetes.lstrip("v"),
+        )
+        self.beds.append(bed)
+        return bed
+
+    @staticmethod
+    def specs(*nodes: int, roles: tuple[str, ...] = ()) -> list[dict]:
+        ports = embedded.allocate_ports(len(nodes))
+        return [
+            {"name": f"c{i}", "role": (roles[i] if i < len(roles) else ("host" if i == 0 else "member")), "nodes": n, "apiserver_port": ports[i]}
+            for i, n in enumerate(nodes)
+        ]
+
+    def up(self, *nodes: int, name: str = "work"):
+        bed = self.bed(name)
+        facts, _ = bed.up(embedded.parse_specs(self.specs(*nodes)))
+        return bed, facts
+
+    def close(self) -> list[str]:
+        leaks = []
+        for bed in self.beds:
+            bed.down()
+            left = bed.leftovers()
+            if left["processes"]:
+                leaks.append(f"{bed.work_dir}: {left['processes']}")
+        return leaks
+
+
+@pytest.fixture
+def testbeds(tmp_path, binaries):
+    beds = Testbeds(tmp_path, binaries)
+    try:
+        yield beds
+    finally:
+        leaks = beds.close()
+    assert not leaks, f"teardown left processes: {leaks}"
+
+
+def api_client(facts: embedded.ClusterFacts):
+    from kubernetes import config
+
+    return config.new_client_from_config(config_file=facts.kubeconfig, context=facts.context)
+
+
+# --------------------------------------------------------------------------
+# Running the playbooks as a user would.
+# --------------------------------------------------------------------------
+
+
+class Playbooks:
+    def __init__(self, root: Path):
+        self.root = root
+        self.work_dir = root / "work"
+        self.inventory = root / "inventory"
+
+    def inventory_with(self, group_vars: dict) -> Path:
+        (self.inventory / "group_vars" / "all").mkdir(parents=True, exist_ok=True)
+        (self.inventory / "hosts.yml").write_text((ROOT / "inventories/embedded/hosts.yml").read_text())
+        (self.inventory / "group_vars/all/testbed.yml").write_text(yaml.safe_dump(group_vars))
+        return self.inventory
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+            ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_FORCE_COLOR="0",
+            FEDBENCH_WORK_DIR=str(self.work_dir),
+            FEDBENCH_RESULTS_DIR=str(self.root / "results"),
+        )
+        env.update(extra)
+        return env
+
+    def command(self, *playbooks: str, extra: tuple[str, ...] = ()) -> list[str]:
+        return [
+            str(VENV_BIN / "ansible-playbook"),
+            "-i", str(self.inventory),
+            "-e", "toolchain_source=" + os.environ.get("FEDBENCH_TOOLCHAIN_SOURCE", "build"),
+            *extra,
+            *(str(ROOT / p) for p in playbooks),
+        ]
+
+    def run(self, *playbooks: str, extra: tuple[str, ...] = (), timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            self.command(*playbooks, extra=extra), cwd=ROOT, env=self.env(), capture_output=True, text=True, timeout=timeout, check=False
+        )
+
+    def teardown(self) -> subprocess.CompletedProcess:
+        return self.run("playbooks/teardown.yml")
+
+
+@pytest.fixture
+def playbooks(tmp_path, binaries):
+    pb = Playbooks(tmp_path)
+    try:
+        yield pb
+    finally:
+        if pb.inventory.exists():
+            pb.teardown()
+        left = embedded.processes_under(pb.work_dir)
+        embedded.kill_all(left)
+    assert not left, f"playbook run left processes: {left}"

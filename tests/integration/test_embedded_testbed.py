@@ -1,0 +1,111 @@
+"""The embedded testbed on real control planes."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import time
+
+import pytest
+
+from ansible_collections.fedbench.testbed.plugins.module_utils import embedded
+
+from .conftest import api_client
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_cluster_runs_a_deployment_on_simulated_nodes(testbeds):
+    from kubernetes import client
+
+    bed, (facts,) = testbeds.up(3)
+    assert facts.kubernetes_version == "v1.36.1"
+    assert facts.server.startswith("https://127.0.0.1:")
+    assert stat.S_IMODE(os.stat(facts.kubeconfig).st_mode) == 0o600
+
+    api = api_client(facts)
+    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    nodes = core.list_node().items
+    assert len(nodes) == 3
+    assert all(embedded.node_ready(api.sanitize_for_serialization(n)) for n in nodes)
+
+    body = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "smoke", "namespace": "default"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "smoke"}},
+            "template": {
+                "metadata": {"labels": {"app": "smoke"}},
+                "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"]}]},
+            },
+        },
+    }
+    apps.create_namespaced_deployment("default", body)
+    _wait(lambda: (apps.read_namespaced_deployment("smoke", "default").status.available_replicas or 0) == 2, 60, "2 available replicas")
+    pods = core.list_namespaced_pod("default", label_selector="app=smoke").items
+    assert {p.spec.node_name for p in pods} <= {n.metadata.name for n in nodes}
+    assert all(p.status.phase == "Running" for p in pods)
+
+    apps.delete_namespaced_deployment("smoke", "default", propagation_policy="Foreground")
+    _wait(lambda: not core.list_namespaced_pod("default", label_selector="app=smoke").items
+          and not apps.list_namespaced_deployment("default").items, 60, "deployment and pods gone")
+
+
+def test_clusters_are_independent_control_planes(testbeds):
+    from kubernetes import client
+
+    bed, facts = testbeds.up(1, 2, 0)
+    # Each cluster has its own etcd: what is written to one is absent from the others.
+    counts = [len(client.CoreV1Api(api_client(f)).list_node().items) for f in facts]
+    assert counts == [1, 2, 0]
+    client.CoreV1Api(api_client(facts[0])).create_namespace({"metadata": {"name": "only-in-c0"}})
+    names = [{ns.metadata.name for ns in client.CoreV1Api(api_client(f)).list_namespace().items} for f in facts]
+    assert "only-in-c0" in names[0] and "only-in-c0" not in names[1] | names[2]
+    etcds = [p for p, cmd in embedded.processes_under(bed.work_dir).items() if "/bin/etcd " in cmd]
+    assert len(etcds) == 3
+    # Every component listens on loopback only.
+    ports = embedded.listeners_of(embedded.processes_under(bed.work_dir))
+    assert len(ports) >= 3 * 6
+    listening = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True).stdout.split("\n")
+    for line in listening:
+        cols = line.split()
+        if len(cols) >= 4 and int(cols[3].rsplit(":", 1)[1]) in ports:
+            assert cols[3].startswith("127.0.0.1:"), line
+
+
+def test_second_up_changes_nothing_and_down_frees_every_port(testbeds):
+    bed, facts = testbeds.up(2, 1)
+    again, changed = bed.up(embedded.parse_specs([
+        {"name": f.name, "role": f.role, "nodes": f.nodes, "apiserver_port": int(f.server.rsplit(":", 1)[1])} for f in facts
+    ]))
+    assert not changed
+    assert [f.as_dict() for f in again] == [f.as_dict() for f in facts]
+    ports = embedded.listeners_of(embedded.processes_under(bed.work_dir))
+    assert ports
+    bed.down()
+    assert bed.leftovers() == {"processes": {}, "ports": [], "clusters": []}
+    for port in ports:
+        assert not embedded.port_in_use(port), port
+
+
+def test_a_port_already_taken_is_named(testbeds):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        bed = testbeds.bed()
+        with pytest.raises(embedded.TestbedError, match=f"cluster 'c0': apiserver_port {port} is already in use on 127.0.0.1"):
+            bed.up(embedded.parse_specs([{"name": "c0", "apiserver_port": port}]))
+    assert not bed.leftovers()["processes"]

@@ -1,0 +1,136 @@
+"""The playbooks as a user runs them: provision, idempotence, bad input, teardown."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from ansible_collections.fedbench.testbed.plugins.module_utils import embedded
+
+
+def _clusters(n: int, nodes: int = 1) -> list[dict]:
+    ports = embedded.allocate_ports(n)
+    return [
+        {"name": f"t{i}", "role": "host" if i == 0 else "member", "nodes": nodes, "apiserver_port": ports[i]}
+        for i in range(n)
+    ]
+
+
+def _failed_with(proc: subprocess.CompletedProcess, message: str) -> None:
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    assert message in " ".join(out.split()), out[-3000:]
+
+
+def test_provision_twice_then_teardown_twice(playbooks):
+    playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_clusters": _clusters(2)})
+    first = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml")
+    assert first.returncode == 0, first.stdout[-3000:]
+    assert "Kubernetes v1.36.1, 1 nodes" in first.stdout
+    second = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml")
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert "changed=0" in second.stdout, second.stdout[-3000:]
+    kubeconfigs = playbooks.work_dir / "kubeconfigs"
+    assert sorted(p.name for p in kubeconfigs.iterdir()) == ["t0", "t1"]
+    assert all((p.stat().st_mode & 0o777) == 0o600 for p in kubeconfigs.iterdir())
+    down = playbooks.teardown()
+    assert down.returncode == 0 and "deleted t0, t1" in down.stdout, down.stdout[-3000:]
+    again = playbooks.teardown()
+    assert again.returncode == 0 and "deleted nothing" in again.stdout, again.stdout[-3000:]
+    assert not embedded.processes_under(playbooks.work_dir)
+
+
+@pytest.mark.parametrize(
+    "group_vars, message",
+    [
+        ({"fedbench_testbed": "cloud9", "fedbench_clusters": _clusters(1)},
+         "value of fedbench_testbed must be one of: embedded, kind, existing, got: cloud9"),
+        ({"fedbench_testbed": "embedded", "fedbench_clusters": []},
+         "the list of clusters is empty: the testbed needs at least one cluster"),
+        ({"fedbench_testbed": "embedded", "fedbench_clusters": [{"name": "a", "apiserver_port": 40001}, {"name": "a", "apiserver_port": 40002}]},
+         "cluster name 'a' appears twice in the list of clusters"),
+    ],
+    ids=["unknown-testbed", "zero-clusters", "duplicate-name"],
+)
+def test_bad_input_fails_with_a_message_that_names_it(playbooks, group_vars, message):
+    playbooks.inventory_with(group_vars)
+    proc = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml")
+    _failed_with(proc, message)
+
+
+def test_missing_kubeconfig_context_is_named(playbooks, tmp_path):
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        "clusters: [{name: a, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: a, user: {token: x}}]\n"
+        "contexts: [{name: site-a, context: {cluster: a, user: a}}]\ncurrent-context: site-a\n"
+    )
+    kubeconfig.chmod(0o600)
+    playbooks.inventory_with({"fedbench_testbed": "existing", "fedbench_clusters": [
+        {"name": "site-x", "role": "host", "kubeconfig": str(kubeconfig), "context": "no-such-context"}]})
+    proc = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml")
+    _failed_with(proc, "cluster site-x: kubeconfig context no-such-context does not answer")
+
+
+def test_non_integer_nodes_message(playbooks):
+    playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_clusters": [{"name": "a", "nodes": "four", "apiserver_port": 40001}]})
+    proc = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml")
+    _failed_with(proc, "Validation of arguments failed")
+    _failed_with(proc, "argument 'nodes' is of type str found in 'cluster_embedded_clusters'")
+    _failed_with(proc, "'four'\\\" cannot be converted to an int")
+
+
+def test_port_already_taken_is_named(playbooks):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_clusters": [{"name": "busy", "apiserver_port": port}]})
+        proc = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml")
+    _failed_with(proc, f"cluster 'busy': apiserver_port {port} is already in use on 127.0.0.1")
+    assert not embedded.processes_under(playbooks.work_dir)
+
+
+def test_missing_binary_with_source_path_is_named(playbooks, tmp_path):
+    playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_clusters": _clusters(1)})
+    env = playbooks.env()
+    env["PATH"] = os.pathsep.join([os.path.dirname(playbooks.command()[0]), "/usr/bin", "/bin"])  # no kube-apiserver there
+    proc = subprocess.run(
+        playbooks.command("playbooks/toolchain.yml", extra=("-e", "toolchain_source=path")),
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    _failed_with(proc, "kube-apiserver v1.36.1 is required with toolchain source 'path', but it is not on PATH")
+
+
+def test_interrupted_provision_then_teardown_leaves_nothing(playbooks):
+    clusters = _clusters(3, nodes=2)
+    playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_clusters": clusters})
+    proc = subprocess.Popen(
+        playbooks.command("playbooks/toolchain.yml", "playbooks/provision.yml"),
+        env=playbooks.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        # Halfway: some control-plane processes are up, the play is not done.
+        deadline = time.monotonic() + 120
+        while len(embedded.processes_under(playbooks.work_dir)) < 4:
+            assert proc.poll() is None, "the provision finished before it could be interrupted"
+            assert time.monotonic() < deadline, "no testbed process appeared"
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    time.sleep(1)  # let whatever kwokctl had in flight settle
+    survivors = embedded.processes_under(playbooks.work_dir)
+    ports = embedded.listeners_of(survivors) + [c["apiserver_port"] for c in clusters]
+    assert survivors, "killing ansible-playbook should leave the detached control planes running"
+
+    down = playbooks.teardown()
+    assert down.returncode == 0, down.stdout[-3000:]
+    assert not embedded.processes_under(playbooks.work_dir)
+    for port in ports:
+        assert not embedded.port_in_use(port), f"port {port} still taken after teardown"

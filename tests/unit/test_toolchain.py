@@ -1,0 +1,103 @@
+"""Pure logic of the toolchain: recipes, names, versions, resolution order."""
+import os
+
+import pytest
+
+from ansible_collections.fedbench.testbed.plugins.module_utils import toolchain
+
+GO_MOD = """module k8s.io/kubernetes
+
+replace (
+\tk8s.io/api => ./staging/src/k8s.io/api
+\tk8s.io/client-go => ./staging/src/k8s.io/client-go
+\tgithub.com/other/thing => github.com/other/thing v1.0.0
+)
+"""
+
+
+def test_staging_modules_are_read_from_go_mod():
+    assert toolchain.staging_modules(GO_MOD) == ["k8s.io/api", "k8s.io/client-go"]
+
+
+def test_kubernetes_wrapper_replaces_staging_with_published_versions():
+    text = toolchain.kubernetes_wrapper("v1.36.1", ["k8s.io/api", "k8s.io/client-go"])
+    assert "require k8s.io/kubernetes v1.36.1" in text
+    assert "\tk8s.io/api => k8s.io/api v0.36.1" in text
+    assert "\tk8s.io/client-go => k8s.io/client-go v0.36.1" in text
+
+
+def test_kubernetes_ldflags_set_both_version_packages():
+    flags = toolchain.kubernetes_ldflags("v1.36.1")
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        assert f"-X {pkg}.gitVersion=v1.36.1" in flags
+        assert f"-X {pkg}.gitMajor=1" in flags
+        assert f"-X {pkg}.gitMinor=36" in flags
+
+
+def test_kubefed_wrapper_raises_reflect2_and_json_iterator():
+    text = toolchain.kubefed_wrapper("v0.10.0")
+    assert "github.com/modern-go/reflect2 => github.com/modern-go/reflect2 v1.0.2" in text
+    assert "github.com/json-iterator/go => github.com/json-iterator/go v1.1.12" in text
+
+
+@pytest.mark.parametrize(
+    "package, name",
+    [
+        ("k8s.io/kubernetes/cmd/kube-apiserver", "kube-apiserver"),
+        ("go.etcd.io/etcd/server/v3", "server"),
+        ("sigs.k8s.io/kwok/cmd/kwokctl@v0.8.0", "kwokctl"),
+    ],
+)
+def test_go_binary_name(package, name):
+    assert toolchain.go_binary_name(package) == name
+
+
+@pytest.mark.parametrize("bad", ["1.36.1", "v1.36", "latest", ""])
+def test_versions_must_look_like_semver(bad):
+    with pytest.raises(toolchain.ToolchainError, match="must look like v1.2.3"):
+        toolchain.Versions(kubernetes=bad)
+
+
+def test_unknown_source_and_component_are_named(tmp_path):
+    with pytest.raises(toolchain.ToolchainError, match="source must be one of auto, path, download, build, got 'magic'"):
+        toolchain.ensure(["kwok"], source="magic", cache=tmp_path)
+    with pytest.raises(toolchain.ToolchainError, match="unknown toolchain component"):
+        toolchain.ensure(["kube-magic"], source="build", cache=tmp_path)
+
+
+def _fake_binary(path, output):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!/bin/sh\necho '{output}'\n")
+    path.chmod(0o755)
+
+
+def test_cache_comes_first_and_path_needs_the_pinned_version(tmp_path, monkeypatch):
+    versions = toolchain.Versions()
+    comp = toolchain.COMPONENTS["kube-apiserver"]
+    cached = toolchain.cached_path(comp, versions, tmp_path / "cache")
+    _fake_binary(cached, "Kubernetes v1.36.1")
+    found = toolchain.ensure(["kube-apiserver"], source="build", cache=tmp_path / "cache")
+    assert found["kube-apiserver"].source == "cache"
+
+    bindir = tmp_path / "bin"
+    _fake_binary(bindir / "kube-apiserver", "Kubernetes v1.30.0")
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(toolchain.ToolchainError, match=r"kube-apiserver v1.36.1 is required .* at version 1.30.0"):
+        toolchain.ensure(["kube-apiserver"], source="path", cache=tmp_path / "cache")
+    _fake_binary(bindir / "kube-apiserver", "Kubernetes v1.36.1")
+    found = toolchain.ensure(["kube-apiserver"], source="path", cache=tmp_path / "empty")
+    assert found["kube-apiserver"].source == "path"
+
+
+def test_missing_binary_with_source_path_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(toolchain.ToolchainError, match="etcd v3.6.8 is required with toolchain source 'path', but it is not on PATH"):
+        toolchain.ensure(["etcd"], source="path", cache=tmp_path)
+
+
+def test_checksum_lines_are_matched_by_file_name():
+    sums = "aaa  other\n" + "b" * 64 + "  etcd-v3.6.8-linux-amd64.tar.gz\n"
+    assert toolchain._expected_sum(sums, "etcd-v3.6.8-linux-amd64.tar.gz") == "b" * 64
+    assert toolchain._expected_sum("c" * 64 + "\n", "kube-apiserver") == "c" * 64
+    with pytest.raises(toolchain.ToolchainError, match="no checksum for x"):
+        toolchain._expected_sum("aaa  y\n", "x")
