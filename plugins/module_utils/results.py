@@ -1,0 +1,245 @@
+# -*- coding: utf-8 -*-
+# Copyright: fedbench contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Results: one versioned envelope for every experiment (``fedbench.result/v1``).
+
+An *envelope* is one experiment point: experiment, framework, testbed,
+parameters, its samples (one per repetition) and their summaries. Each
+finished repetition is written at once, atomically, as an envelope of one
+sample under ``<results>/<run-id>/samples/``, so a crash keeps everything
+finished before it. :func:`aggregate` merges the sample files of a run into
+``results.json`` (every envelope, summaries computed), ``summary.csv`` and
+``summary.md``. docs/results.md and docs/results.schema.json define it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from ansible_collections.fedbench.testbed.plugins.module_utils import stats
+
+SCHEMA = "fedbench.result/v1"
+
+
+def host_info() -> dict[str, Any]:
+    memory = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = int(line.split()[1]) * 1024
+                break
+    except OSError:
+        pass
+    return {"cores": os.cpu_count(), "memory_bytes": memory, "platform": platform.platform(), "python": platform.python_version()}
+
+
+def testbed_info(clusters: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    clusters = [dict(c) for c in clusters]
+    kinds = sorted({c.get("testbed", "embedded") for c in clusters})
+    versions = sorted({c.get("kubernetes_version", "") for c in clusters})
+    return {
+        "kind": kinds[0] if len(kinds) == 1 else ",".join(kinds),
+        "kubernetes_version": versions[0] if len(versions) == 1 else ",".join(versions),
+        "clusters": [
+            {k: c.get(k) for k in ("name", "role", "server", "kubernetes_version", "nodes")} for c in clusters
+        ],
+        "host": host_info(),
+    }
+
+
+def write_atomic(path: Path, data: Any, mode: int = 0o644) -> None:
+    """Write JSON so that readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=1, sort_keys=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _slug(value: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(value))
+
+
+def sample_path(results_dir: Path, envelope: Mapping[str, Any]) -> Path:
+    p = envelope["parameters"]
+    rep = envelope["samples"][0].get("repetition", 0)
+    name = "-".join(_slug(x) for x in (envelope["experiment"], envelope["framework"], p.get("layout", ""), p.get("replicas", ""), f"r{rep}"))
+    return results_dir / "samples" / f"{name}.json"
+
+
+def keep_sample(results_dir: str | Path, envelope: Mapping[str, Any]) -> Path:
+    path = sample_path(Path(results_dir), envelope)
+    write_atomic(path, envelope)
+    return path
+
+
+# --------------------------------------------------------------------------
+# Aggregation.
+# --------------------------------------------------------------------------
+
+
+def _point_key(envelope: Mapping[str, Any]) -> str:
+    return json.dumps(
+        [envelope["experiment"], envelope["framework"], envelope["testbed"].get("kind"), envelope["parameters"]],
+        sort_keys=True,
+    )
+
+
+def lifecycle_summaries(samples: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Summaries over the finished (status ok) samples of one point."""
+    ok = [s for s in samples if s.get("status") == "ok"]
+    out: dict[str, dict[str, Any]] = {}
+    for name in ("create_to_ready", "delete_to_gone"):
+        out[name] = stats.summarize(s["headline"].get(name) for s in ok)
+    phase_names = list(ok[0]["phases"]) if ok else []
+    for name in phase_names:
+        out[f"phase.{name}"] = stats.summarize(s["phases"].get(name) for s in ok)
+    for metric in ("created_to_scheduled", "created_to_running", "created_to_ready"):
+        out[f"pod.{metric}"] = stats.summarize(p.get(metric) for s in ok for p in s.get("pods", []))
+    return out
+
+
+SUMMARIZERS = {"lifecycle": lifecycle_summaries}
+
+
+def merge(envelopes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    points: dict[str, dict[str, Any]] = {}
+    for env in envelopes:
+        key = _point_key(env)
+        point = points.setdefault(key, {k: env[k] for k in ("schema", "run_id", "experiment", "framework", "testbed", "parameters")} | {"samples": []})
+        point["samples"].extend(env["samples"])
+    merged = []
+    for point in points.values():
+        point["samples"].sort(key=lambda s: s.get("repetition", 0))
+        summarize = SUMMARIZERS.get(point["experiment"])
+        point["summaries"] = summarize(point["samples"]) if summarize else {}
+        point["counts"] = {
+            "samples": len(point["samples"]),
+            "ok": sum(1 for s in point["samples"] if s.get("status") == "ok"),
+        }
+        merged.append(point)
+    merged.sort(key=lambda p: (p["experiment"], p["framework"], str(p["parameters"].get("layout")), p["parameters"].get("replicas", 0)))
+    return merged
+
+
+def load_samples(results_dir: Path) -> list[dict[str, Any]]:
+    out = []
+    for path in sorted((results_dir / "samples").glob("*.json")):
+        try:
+            out.append(json.loads(path.read_text()))
+        except json.JSONDecodeError as exc:
+            raise ResultsError(f"{path}: not valid JSON ({exc})") from exc
+    return out
+
+
+class ResultsError(Exception):
+    """A results file that cannot be read or does not fit the schema."""
+
+
+def validate(document: Mapping[str, Any], schema_path: str | Path, definition: str | None = None) -> None:
+    """Raise ResultsError with the first problem's path and message."""
+    import jsonschema
+
+    schema = json.loads(Path(schema_path).read_text())
+    if definition:
+        schema = {"$schema": schema.get("$schema"), "$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "(top)"
+        raise ResultsError(f"results do not fit {SCHEMA} at {where}: {first.message} ({len(errors)} problem(s) in all)")
+
+
+def csv_rows(points: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for point in points:
+        p = point["parameters"]
+        for metric, summary in point["summaries"].items():
+            rows.append(
+                {
+                    "experiment": point["experiment"],
+                    "framework": point["framework"],
+                    "testbed": point["testbed"].get("kind"),
+                    "layout": p.get("layout", ""),
+                    "replicas": p.get("replicas", ""),
+                    "metric": metric,
+                    **{k: summary.get(k) for k in stats.SUMMARY_FIELDS},
+                }
+            )
+    return rows
+
+
+def to_csv(rows: list[Mapping[str, Any]]) -> str:
+    buf = io.StringIO()
+    fields = ["experiment", "framework", "testbed", "layout", "replicas", "metric", *stats.SUMMARY_FIELDS]
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in fields})
+    return buf.getvalue()
+
+
+def _fmt(summary: Mapping[str, Any]) -> str:
+    if not summary or not summary.get("count"):
+        return "–"
+    return f"{summary['mean']:.3f} ± {summary['stdev']:.3f} (p50 {summary['p50']:.3f}, p90 {summary['p90']:.3f}, n={summary['count']})"
+
+
+def to_markdown(document: Mapping[str, Any]) -> str:
+    lines = [
+        f"# fedbench run {document['run_id']}",
+        "",
+        "Headline figures in seconds: mean ± stdev over the repetitions that finished (p50, p90, n).",
+        "",
+        "| experiment | framework | testbed | layout | replicas | create → ready | delete → gone | ok / samples |",
+        "| --- | --- | --- | --- | ---: | --- | --- | --- |",
+    ]
+    for point in document["results"]:
+        if point["experiment"] != "lifecycle":
+            continue
+        p, s = point["parameters"], point["summaries"]
+        lines.append(
+            f"| lifecycle | {point['framework']} | {point['testbed'].get('kind')} | {p.get('layout')} | {p.get('replicas')} "
+            f"| {_fmt(s.get('create_to_ready', {}))} | {_fmt(s.get('delete_to_gone', {}))} "
+            f"| {point['counts']['ok']} / {point['counts']['samples']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def aggregate(results_dir: str | Path, schema_path: str | Path, run_id: str) -> dict[str, Any]:
+    """Sample files → results.json, summary.csv, summary.md. Returns the paths and counts."""
+    results_dir = Path(results_dir)
+    envelopes = load_samples(results_dir)
+    for env in envelopes:
+        validate(env, schema_path, "envelope")
+    document = {"schema": SCHEMA, "run_id": run_id, "results": merge(envelopes)}
+    validate(document, schema_path)
+    write_atomic(results_dir / "results.json", document)
+    rows = csv_rows(document["results"])
+    (results_dir / "summary.csv").write_text(to_csv(rows))
+    (results_dir / "summary.md").write_text(to_markdown(document))
+    return {
+        "results_json": str(results_dir / "results.json"),
+        "summary_csv": str(results_dir / "summary.csv"),
+        "summary_md": str(results_dir / "summary.md"),
+        "points": len(document["results"]),
+        "samples": sum(len(p["samples"]) for p in document["results"]),
+        "markdown": to_markdown(document),
+    }
