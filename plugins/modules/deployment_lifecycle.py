@@ -1,0 +1,157 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fedbench contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: deployment_lifecycle
+short_description: Time one busybox Deployment lifecycle, create → ready → delete → gone
+description:
+  - Starts watches (list, then watch from that resourceVersion) on the
+    Deployments, ReplicaSets and Pods of the experiment's namespace, then
+    creates the workload, waits until the ready replicas equal the requested
+    replicas, deletes it and waits until it and its pods are gone.
+  - Returns one sample with every phase (seconds, millisecond resolution,
+    monotonic clock), per-pod startup latency, the apiserver's own
+    timestamps with their skew, and every raw event.
+  - Writes the sample to O(results_dir) at once (see there), then returns it.
+  - A timeout or a lost API server fails the task with the partial sample in
+    RV(sample), after writing it with status C(timeout) or C(error).
+  - The namespace is created if needed and left in place for the next
+    repetition; O(cleanup=true) removes it (the role does on its last sample and on failure).
+extends_documentation_fragment:
+  - fedbench.testbed.cluster
+options:
+  framework:
+    description: The framework adapter that places the workload.
+    type: str
+    choices: [native]
+    default: native
+  replicas:
+    description: Replicas requested (for O(layout=deployments), the number of one-replica Deployments).
+    type: int
+    required: true
+  layout:
+    description: C(replicas) is one Deployment of N replicas; C(deployments) is N Deployments of one replica.
+    type: str
+    choices: [replicas, deployments]
+    default: replicas
+  image:
+    description: The container image; it runs O(command) with C(imagePullPolicy=IfNotPresent).
+    type: str
+    default: busybox:1.36
+  command:
+    type: list
+    elements: str
+    default: [sleep, "3600"]
+  namespace:
+    type: str
+    default: fedbench-lifecycle
+  node_selector:
+    description: A node selector for the pods (a selector no node matches makes a sample that can never be ready).
+    type: dict
+    default: {}
+  ready_timeout:
+    description: Seconds from the create request to all replicas ready.
+    type: float
+    default: 300
+  delete_timeout:
+    description: Seconds from the delete request to everything gone.
+    type: float
+    default: 300
+  repetition:
+    description: Which repetition of this point this sample is.
+    type: int
+    default: 1
+  testbed:
+    description: The testbed's facts (C(testbed_clusters)), recorded in the result.
+    type: list
+    elements: dict
+    default: []
+  cleanup:
+    description: Delete the namespace after the sample (and after a failure).
+    type: bool
+    default: false
+  return_events:
+    description: Also return the raw events in RV(sample) (they are always in the file).
+    type: bool
+    default: false
+author: fedbench contributors
+"""
+
+EXAMPLES = r"""
+- name: One sample of 4 replicas on the host cluster
+  fedbench.testbed.deployment_lifecycle:
+    clusters: "{{ testbed_clusters | selectattr('role', 'equalto', 'host') }}"
+    replicas: 4
+    run_id: "{{ fedbench_run_id }}"
+    results_dir: "{{ fedbench_results_dir }}"
+  register: sample
+"""
+
+RETURN = r"""
+sample:
+  description: The sample (phases, headline, pods, marks, watch counters; events if asked).
+  returned: always
+  type: dict
+headline:
+  description: create_to_ready and delete_to_gone, seconds.
+  returned: always
+  type: dict
+  sample: {create_to_ready: 0.146, delete_to_gone: 0.063}
+path:
+  description: The sample file written.
+  returned: unless check mode
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    import kubernetes  # noqa: F401
+
+    HAS_KUBERNETES = True
+except ImportError:
+    HAS_KUBERNETES = False
+
+from ansible_collections.fedbench.testbed.plugins.module_utils import experiment
+from ansible_collections.fedbench.testbed.plugins.module_utils.args_common import (
+    CLUSTER_ARG_SPEC,
+    CLUSTER_MUTUALLY_EXCLUSIVE,
+)
+
+ARGUMENT_SPEC = dict(
+    CLUSTER_ARG_SPEC,
+    framework=dict(type="str", choices=["native"], default="native"),
+    replicas=dict(type="int", required=True),
+    layout=dict(type="str", choices=["replicas", "deployments"], default="replicas"),
+    image=dict(type="str", default="busybox:1.36"),
+    command=dict(type="list", elements="str", default=["sleep", "3600"]),
+    namespace=dict(type="str", default="fedbench-lifecycle"),
+    node_selector=dict(type="dict", default={}),
+    ready_timeout=dict(type="float", default=300),
+    delete_timeout=dict(type="float", default=300),
+    repetition=dict(type="int", default=1),
+    testbed=dict(type="list", elements="dict", default=[]),
+    cleanup=dict(type="bool", default=False),
+    return_events=dict(type="bool", default=False),
+)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        mutually_exclusive=CLUSTER_MUTUALLY_EXCLUSIVE,
+        supports_check_mode=True,
+    )
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"))
+    outcome = experiment.lifecycle_from_params(module.params, check_mode=module.check_mode)
+    if outcome.failed:
+        module.fail_json(msg=outcome.message, **outcome.result)
+    module.exit_json(changed=not module.check_mode, **outcome.result)
+
+
+if __name__ == "__main__":
+    main()
