@@ -31,6 +31,8 @@ def binaries() -> dict[str, str]:
 class Testbeds:
     """Starts embedded testbeds for one test and stops every one of them."""
 
+    __test__ = False  # not a test class
+
     def __init__(self, root: Path, binaries: dict[str, str]):
         self.root = root
         self.binaries = binaries

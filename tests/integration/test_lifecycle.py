@@ -1,0 +1,173 @@
+"""The deployment lifecycle experiment on a real embedded cluster."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.fedbench.testbed.plugins.module_utils import embedded, experiment, kube, phases, results
+
+from .conftest import ROOT, VENV_BIN, Testbeds
+
+SCHEMA = ROOT / "docs" / "results.schema.json"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, binaries):
+    beds = Testbeds(tmp_path_factory.mktemp("lifecycle"), binaries)
+    try:
+        _, (facts,) = beds.up(4)
+        yield facts
+    finally:
+        leaks = beds.close()
+    assert not leaks, leaks
+
+
+def params(cluster, tmp_path, **over):
+    base = dict(
+        replicas=1, layout="replicas", image="busybox:1.36", command=["sleep", "3600"], namespace=f"lc-{tmp_path.name[-20:].lower().replace('_', '-')}".rstrip("-"),
+        node_selector={}, ready_timeout=60, delete_timeout=60, framework="native", repetition=1,
+        clusters=[{"name": cluster.name, "kubeconfig": cluster.kubeconfig, "context": cluster.context, "role": "host"}],
+        testbed=[cluster.as_dict()], run_id="itest", results_dir=str(tmp_path / "results"), cleanup=False,
+    )
+    base.update(over)
+    return base
+
+
+def namespace_exists(cluster, name: str) -> bool:
+    from kubernetes import config
+
+    api = config.new_client_from_config(config_file=cluster.kubeconfig, context=cluster.context)
+    try:
+        kube.request(api, "GET", f"/api/v1/namespaces/{name}")
+        return True
+    except kube.KubeError as exc:
+        assert exc.status == 404, exc
+        return False
+
+
+def _check_sample(sample: dict, replicas: int) -> None:
+    assert sample["status"] == "ok", sample.get("error")
+    p = sample["phases"]
+    assert all(p[name] is not None for name in phases.PHASES), p
+    assert sample["order_violations"] == []
+    for pod in sample["pods"]:
+        assert 0 <= pod["created_to_scheduled"] <= pod["created_to_running"] <= pod["created_to_ready"], pod
+    assert len(sample["pods"]) == replicas
+    assert p["pod_created_first"] <= p["pod_scheduled_first"] <= p["pod_running_first"] <= p["pod_ready_first"]
+    assert 0 < p["delete_acked"] <= p["gone"] or p["delete_acked"] <= p["gone"]
+    assert sample["headline"] == {"create_to_ready": p["ready"], "delete_to_gone": p["gone"]}
+
+
+def test_sizes_1_2_4_twice_each_are_ordered_and_fit_the_schema(cluster, tmp_path):
+    for replicas in (1, 2, 4):
+        for rep in (1, 2):
+            out = experiment.lifecycle_from_params(params(cluster, tmp_path, replicas=replicas, repetition=rep, cleanup=(replicas, rep) == (4, 2)))
+            assert not out.failed, out.message
+            sample = json.loads(Path(out.result["path"]).read_text())["samples"][0]
+            _check_sample(sample, replicas)
+            pod_names = {e["name"] for e in sample["events"] if e["kind"] == "Pod"}
+            assert len(pod_names) == replicas
+    agg = results.aggregate(tmp_path / "results", SCHEMA, "itest")
+    assert agg["points"] == 3 and agg["samples"] == 6
+    doc = json.loads(Path(agg["results_json"]).read_text())
+    results.validate(doc, SCHEMA)
+    assert [p["summaries"]["create_to_ready"]["count"] for p in doc["results"]] == [2, 2, 2]
+    assert not namespace_exists(cluster, params(cluster, tmp_path)["namespace"])
+
+
+def test_deployments_layout(cluster, tmp_path):
+    for replicas in (1, 3):
+        out = experiment.lifecycle_from_params(params(cluster, tmp_path, replicas=replicas, layout="deployments", cleanup=replicas == 3))
+        assert not out.failed, out.message
+        sample = json.loads(Path(out.result["path"]).read_text())["samples"][0]
+        _check_sample(sample, replicas)
+        assert len({e["name"] for e in sample["events"] if e["kind"] == "Deployment"}) == replicas
+    results.aggregate(tmp_path / "results", SCHEMA, "itest")
+
+
+def test_never_ready_fails_on_its_timeout_with_the_partial_sample(cluster, tmp_path):
+    p = params(cluster, tmp_path, replicas=2, node_selector={"fedbench.io/no-such": "node"}, ready_timeout=4)
+    out = experiment.lifecycle_from_params(p)
+    assert out.failed
+    assert "lifecycle sample failed (timeout): timed out after 4s waiting for 2 ready replicas" in out.message
+    kept = json.loads(Path(out.result["path"]).read_text())
+    results.validate(kept, SCHEMA, "envelope")
+    sample = kept["samples"][0]
+    assert sample["status"] == "timeout"
+    assert sample["phases"]["pod_created_last"] is not None  # the pods exist, pending
+    assert sample["phases"]["pod_scheduled_first"] is None and sample["phases"]["ready"] is None
+    assert not namespace_exists(cluster, p["namespace"])
+
+
+def _adhoc(args: dict, *extra: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", ANSIBLE_NOCOLOR="1")
+    return subprocess.run(
+        [str(VENV_BIN / "ansible"), "localhost", "-i", str(ROOT / "inventories/embedded"), "-m", "fedbench.testbed.deployment_lifecycle",
+         "-a", json.dumps(args), *extra],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def test_check_mode_creates_nothing(cluster, tmp_path):
+    p = params(cluster, tmp_path, replicas=2, namespace="lc-check-mode")
+    proc = _adhoc({k: p[k] for k in ("replicas", "namespace", "clusters", "run_id", "results_dir")}, "--check")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not namespace_exists(cluster, "lc-check-mode")
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize(
+    "over, message",
+    [
+        ({"replicas": 0}, "replicas must be a whole number of at least 1, got 0"),
+        ({"replicas": -2}, "replicas must be a whole number of at least 1, got -2"),
+        ({"layout": "zigzag"}, "value of layout must be one of: replicas, deployments, got: zigzag"),
+        ({"framework": "karmada"}, "value of framework must be one of: native, got: karmada"),
+    ],
+)
+def test_bad_parameters_are_named(cluster, tmp_path, over, message):
+    p = params(cluster, tmp_path)
+    args = {k: p[k] for k in ("replicas", "namespace", "clusters", "run_id", "results_dir")}
+    args.update(over)
+    proc = _adhoc(args)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr, proc.stdout
+
+
+def test_apiserver_killed_midway_fails_clearly_and_keeps_finished_samples(playbooks):
+    ports = embedded.allocate_ports(1)
+    playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_clusters": [{"name": "victim", "role": "host", "nodes": 2, "apiserver_port": ports[0]}]})
+    results_dir = playbooks.root / "results" / "killrun"
+    proc = subprocess.Popen(
+        playbooks.command("site.yml", extra=("-e", json.dumps({"experiment_lifecycle_max_replicas": 2, "experiment_lifecycle_repetitions": 4,
+                                                               "experiment_lifecycle_layouts": ["replicas"]}),)),
+        cwd=ROOT, env=playbooks.env(FEDBENCH_RUN_ID="killrun"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while len(list((results_dir / "samples").glob("*.json"))) < 2:
+            assert proc.poll() is None, proc.stdout.read()[-3000:]
+            assert time.monotonic() < deadline, "no samples appeared"
+            time.sleep(0.05)
+        apiservers = [pid for pid, cmd in embedded.processes_under(playbooks.work_dir).items() if "/kube-apiserver " in cmd]
+        assert len(apiservers) == 1
+        os.kill(apiservers[0], signal.SIGKILL)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0
+    flat = " ".join(out.split())
+    assert "lifecycle sample failed (error)" in flat, out[-4000:]
+    kept = [json.loads(p.read_text()) for p in sorted((results_dir / "samples").glob("*.json"))]
+    statuses = [k["samples"][0]["status"] for k in kept]
+    assert statuses.count("ok") >= 2 and statuses.count("error") == 1, statuses
+    for k in kept:
+        results.validate(k, SCHEMA, "envelope")

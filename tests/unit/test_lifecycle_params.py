@@ -1,0 +1,67 @@
+"""Workload parameters and adapters: messages that name the input (no cluster)."""
+import pytest
+
+from ansible_collections.fedbench.testbed.plugins.module_utils import experiment, lifecycle
+from ansible_collections.fedbench.testbed.plugins.filter.sizes import doubling
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"replicas": 0}, "replicas must be a whole number of at least 1, got 0"),
+        ({"replicas": -3}, "replicas must be a whole number of at least 1, got -3"),
+        ({"replicas": 2, "layout": "zigzag"}, "layout must be one of replicas, deployments, got 'zigzag'"),
+        ({"replicas": 2, "namespace": "Not_OK"}, "namespace must be a DNS label"),
+        ({"replicas": 2, "ready_timeout": 0}, "ready_timeout must be positive"),
+    ],
+)
+def test_bad_workload(kwargs, message):
+    with pytest.raises(lifecycle.ParameterError, match=message):
+        lifecycle.Workload(**kwargs)
+
+
+def test_unknown_framework_is_named():
+    with pytest.raises(lifecycle.ParameterError, match="framework must be one of native, got 'karmada'"):
+        lifecycle.adapter_for("karmada", [])
+
+
+def test_layouts_shape_the_manifests():
+    wl = lifecycle.Workload(replicas=3, layout="deployments")
+    assert wl.deployments == 3 and wl.replicas_each == 1
+    names = wl.deployment_names("s1")
+    assert names == ["lc-s1-0", "lc-s1-1", "lc-s1-2"]
+    m = wl.manifest(names[0], "s1")
+    assert m["spec"]["replicas"] == 1
+    container = m["spec"]["template"]["spec"]["containers"][0]
+    assert container["imagePullPolicy"] == "IfNotPresent" and container["command"] == ["sleep", "3600"]
+    assert m["spec"]["template"]["metadata"]["labels"][lifecycle.SAMPLE_LABEL] == "s1"
+    one = lifecycle.Workload(replicas=8)
+    assert one.deployment_names("s") == ["lc-s"] and one.manifest("lc-s", "s")["spec"]["replicas"] == 8
+
+
+def _params(**over):
+    base = dict(replicas=2, layout="replicas", image="busybox:1.36", command=["sleep", "1"], namespace="ns",
+                node_selector={}, ready_timeout=10, delete_timeout=10, framework="native", repetition=1,
+                clusters=[{"name": "c", "kubeconfig": "/nonexistent", "context": "x"}], run_id="r", results_dir="/nonexistent")
+    base.update(over)
+    return base
+
+
+def test_check_mode_validates_and_touches_nothing():
+    out = experiment.lifecycle_from_params(_params(), check_mode=True)
+    assert not out.failed and out.result["sample"] == {}
+    bad = experiment.lifecycle_from_params(_params(replicas=0), check_mode=True)
+    assert bad.failed and "replicas must be a whole number of at least 1, got 0" in bad.message
+
+
+def test_clusters_must_be_complete():
+    out = experiment.lifecycle_from_params(_params(clusters=[{"name": "c"}]), check_mode=True)
+    assert out.failed and "clusters[0] lacks kubeconfig, context" in out.message
+
+
+def test_doubling():
+    assert doubling(1) == [1]
+    assert doubling(20) == [1, 2, 4, 8, 16]
+    assert doubling("1024")[-1] == 1024
+    with pytest.raises(Exception, match="doubling needs"):
+        doubling(0)
