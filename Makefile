@@ -11,7 +11,9 @@ INVENTORY ?= inventories/embedded
 # Where binaries may come from. `build` uses only the Go module proxy; on a
 # machine that reaches release downloads, TOOLCHAIN_SOURCE=auto is faster.
 TOOLCHAIN_SOURCE ?= build
-PLAYBOOK := ansible-playbook -i $(INVENTORY) -e toolchain_source=$(TOOLCHAIN_SOURCE)
+# Extra ansible-playbook arguments, e.g. ARGS="-e experiment_lifecycle_profile=full".
+ARGS ?=
+PLAYBOOK := ansible-playbook -i $(INVENTORY) -e toolchain_source=$(TOOLCHAIN_SOURCE) $(ARGS)
 
 .PHONY: help venv toolchain bench provision clean test lint unit integration molecule benchmarks
 
@@ -36,6 +38,8 @@ bench: toolchain
 	@echo "== bench: run $(FEDBENCH_RUN_ID) on $(INVENTORY)"
 	rc=0; $(PLAYBOOK) site.yml || rc=$$?; \
 	$(PLAYBOOK) playbooks/teardown.yml || rc=$$((rc ? rc : $$?)); \
+	results=$${FEDBENCH_RESULTS_DIR:-results}/$(FEDBENCH_RUN_ID); \
+	if [ -f $$results/summary.md ]; then cat $$results/summary.md; echo "results: $$results/"; fi; \
 	exit $$rc
 
 provision: toolchain

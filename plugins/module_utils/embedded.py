@@ -592,11 +592,13 @@ class EmbeddedTestbed:
             for path in (self.kubeconfig_path(name), self.config_path(name)):
                 path.unlink(missing_ok=True)
             deleted.append(name)
-        stray = processes_under(self.work_dir / "kwok") if all_clusters else {}
+        # Everything else the testbed started (framework controllers, gateways)
+        # names the work dir in its command line too.
+        stray = processes_under(self.work_dir) if all_clusters else {}
         killed = kill_all(stray)
         return {"deleted": deleted, "killed_stray": killed}
 
     def leftovers(self) -> dict[str, Any]:
         """What of the testbed is still on this machine: processes and their ports."""
-        procs = processes_under(self.work_dir / "kwok")
+        procs = processes_under(self.work_dir)
         return {"processes": procs, "ports": listeners_of(procs), "clusters": self.kwokctl.clusters()}

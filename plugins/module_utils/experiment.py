@@ -64,6 +64,9 @@ def lifecycle_from_params(params: Mapping[str, Any], *, check_mode: bool = False
         return Outcome(True, str(exc))
     if check_mode:
         return Outcome(False, result={"sample": {}, "headline": {}, "parameters": {"replicas": workload.replicas, "layout": workload.layout}})
+    if params.get("state") == "absent":
+        problem = lifecycle.cleanup_safely(adapter, workload)
+        return Outcome(bool(problem), problem or "", {"namespace": workload.namespace, "removed": not problem})
 
     started = watch.wall_now()
     status, error = "ok", None

@@ -157,6 +157,10 @@ class Adapter:
     def cleanup(self, workload: Workload, timeout: float = 120) -> None:
         raise NotImplementedError
 
+    def member_totals(self, workload: Workload, sample: str) -> dict[str, int]:
+        """Replicas each cluster that runs pods should end up with."""
+        raise NotImplementedError
+
 
 def _ensure_namespace(cluster: Cluster, namespace: str) -> None:
     from kubernetes import client
@@ -236,8 +240,135 @@ class NativeAdapter(Adapter):
     def cleanup(self, workload: Workload, timeout: float = 120) -> None:
         _delete_namespace(self.cluster, workload.namespace, timeout)
 
+    def member_totals(self, workload: Workload, sample: str) -> dict[str, int]:
+        return {self.cluster.name: workload.replicas}
 
-ADAPTERS: dict[str, type[Adapter]] = {"native": NativeAdapter}
+
+FEDERATED = "/apis/types.kubefed.io/v1beta1/namespaces/{namespace}/{plural}"
+
+
+def spread(total: int, members: list[str]) -> dict[str, int]:
+    """Replicas per member: as even as possible, the first members take the remainder."""
+    base, extra = divmod(total, len(members))
+    return {name: base + (1 if i < extra else 0) for i, name in enumerate(members)}
+
+
+class KubeFedAdapter(Adapter):
+    """KubeFed: a FederatedDeployment on the host, placed on the members.
+
+    The requested replicas are spread over the members with per-cluster
+    overrides of ``spec.replicas`` (one Deployment of N), or each one-replica
+    Deployment goes to one member in turn (N Deployments). A FederatedNamespace
+    places the experiment's namespace on every member. The watches follow
+    every member; readiness and "gone" count across them.
+    """
+
+    name = "kubefed"
+
+    def __init__(self, clusters: list[Cluster]):
+        hosts = [c for c in clusters if c.role == "host"]
+        members = [c for c in clusters if c.role != "host"]
+        if len(hosts) != 1 or not members:
+            raise ParameterError(
+                f"the kubefed framework needs one host and at least one member cluster, got {len(hosts)} host(s) and {len(members)} member(s)"
+            )
+        super().__init__(clusters)
+        self.host, self.members = hosts[0], members
+
+    def shares(self, workload: Workload, sample: str) -> dict[str, dict[str, int]]:
+        """Per Deployment name, replicas per member."""
+        names = [m.name for m in self.members]
+        if workload.layout == "deployments":
+            return {d: {names[i % len(names)]: 1} for i, d in enumerate(workload.deployment_names(sample))}
+        (only,) = workload.deployment_names(sample)
+        return {only: {k: v for k, v in spread(workload.replicas, names).items() if v}}
+
+    def member_totals(self, workload: Workload, sample: str) -> dict[str, int]:
+        totals = {m.name: 0 for m in self.members}
+        for placement in self.shares(workload, sample).values():
+            for member, count in placement.items():
+                totals[member] += count
+        return totals
+
+    def watch_targets(self, workload: Workload, sample: str) -> list[Target]:
+        return [
+            Target(m.name, m.client(), workload.namespace, kind, f"{SAMPLE_LABEL}={sample}")
+            for m in self.members
+            for kind in KINDS
+        ]
+
+    def prepare(self, workload: Workload) -> None:
+        _ensure_namespace(self.host, workload.namespace)
+        path = FEDERATED.format(namespace=workload.namespace, plural="federatednamespaces")
+        body = {
+            "apiVersion": "types.kubefed.io/v1beta1",
+            "kind": "FederatedNamespace",
+            "metadata": {"name": workload.namespace, "namespace": workload.namespace},
+            "spec": {"placement": {"clusters": [{"name": m.name} for m in self.members]}},
+        }
+        try:
+            kube.request(self.host.client(), "POST", path, body=body)
+        except kube.KubeError as exc:
+            if exc.status != 409:
+                raise
+        for member in self.members:
+            _wait_namespace(member, workload.namespace, timeout=120)
+
+    def _federated(self, workload: Workload, name: str, sample: str, placement: dict[str, int]) -> dict[str, Any]:
+        manifest = workload.manifest(name, sample)
+        return {
+            "apiVersion": "types.kubefed.io/v1beta1",
+            "kind": "FederatedDeployment",
+            "metadata": {"name": name, "namespace": workload.namespace, "labels": manifest["metadata"]["labels"]},
+            "spec": {
+                "template": {"metadata": {"labels": manifest["metadata"]["labels"]}, "spec": manifest["spec"]},
+                "placement": {"clusters": [{"name": member} for member in placement]},
+                "overrides": [
+                    {"clusterName": member, "clusterOverrides": [{"path": "/spec/replicas", "value": count}]}
+                    for member, count in placement.items()
+                ],
+            },
+        }
+
+    def create(self, workload: Workload, sample: str) -> None:
+        api = self.host.client()
+        path = FEDERATED.format(namespace=workload.namespace, plural="federateddeployments")
+        for name, placement in self.shares(workload, sample).items():
+            kube.request(api, "POST", path, body=self._federated(workload, name, sample, placement))
+
+    def delete(self, workload: Workload, sample: str) -> None:
+        api = self.host.client()
+        path = FEDERATED.format(namespace=workload.namespace, plural="federateddeployments")
+        for name in workload.deployment_names(sample):
+            kube.request(api, "DELETE", f"{path}/{name}", body={"propagationPolicy": "Background"})
+
+    def cleanup(self, workload: Workload, timeout: float = 120) -> None:
+        path = FEDERATED.format(namespace=workload.namespace, plural="federatednamespaces")
+        try:
+            kube.request(self.host.client(), "DELETE", f"{path}/{workload.namespace}")
+        except kube.KubeError as exc:
+            if exc.status != 404:
+                raise
+        for member in self.members:
+            _delete_namespace(member, workload.namespace, timeout)
+        _delete_namespace(self.host, workload.namespace, timeout)
+
+
+def _wait_namespace(cluster: Cluster, namespace: str, timeout: float) -> None:
+    """Until the namespace and its default ServiceAccount exist (pods need both)."""
+    deadline = time.monotonic() + timeout
+    path = f"/api/v1/namespaces/{namespace}/serviceaccounts/default"
+    while True:
+        try:
+            kube.request(cluster.client(), "GET", path)
+            return
+        except kube.KubeError as exc:
+            if exc.status != 404 or time.monotonic() > deadline:
+                raise LifecycleError(f"cluster {cluster.name}: namespace {namespace} did not appear within {timeout:.0f}s ({exc})") from exc
+        time.sleep(0.2)
+
+
+ADAPTERS: dict[str, type[Adapter]] = {"native": NativeAdapter, "kubefed": KubeFedAdapter}
 
 
 def adapter_for(name: str, clusters: list[Cluster]) -> Adapter:
@@ -268,15 +399,24 @@ def all_gone(state: State, workload: Workload) -> bool:
 # --------------------------------------------------------------------------
 
 
-def _partial(recorder: Recorder | None, marks: dict[str, Mark], workload: Workload, sample: str) -> dict[str, Any]:
+def _partial(adapter: Adapter, recorder: Recorder | None, marks: dict[str, Mark], workload: Workload, sample: str) -> dict[str, Any]:
     events = [e.as_dict() for e in recorder.events()] if recorder else []
-    return build_sample(events, marks, workload, sample, recorder)
+    return build_sample(events, marks, workload, sample, recorder, adapter.member_totals(workload, sample))
 
 
-def build_sample(events: list[dict[str, Any]], marks: Mapping[str, Mark], workload: Workload, sample: str, recorder: Recorder | None = None) -> dict[str, Any]:
+def build_sample(
+    events: list[dict[str, Any]],
+    marks: Mapping[str, Mark],
+    workload: Workload,
+    sample: str,
+    recorder: Recorder | None = None,
+    shares: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
     mono = {k: m.mono for k, m in marks.items()}
     derived = phase_lib.derive(events, mono, replicas=workload.replicas, deployments=workload.deployments) if "create_sent" in mono else {}
+    per_cluster = phase_lib.per_cluster(events, mono, shares) if shares and "create_sent" in mono else {}
     return {
+        "per_cluster": per_cluster,
         "sample_id": sample,
         "marks": {k: asdict(m) for k, m in marks.items()},
         "phases": derived,
@@ -309,7 +449,7 @@ def run_sample(adapter: Adapter, workload: Workload, *, watch_timeout: int = 60)
             raise LifecycleError(
                 f"timed out after {workload.ready_timeout:.0f}s waiting for {workload.replicas} ready replicas "
                 f"({workload.layout} layout) in namespace {workload.namespace}",
-                _partial(recorder, marks, workload, sample),
+                _partial(adapter, recorder, marks, workload, sample),
             )
         marks["delete_sent"] = Mark.now()
         adapter.delete(workload, sample)
@@ -319,16 +459,16 @@ def run_sample(adapter: Adapter, workload: Workload, *, watch_timeout: int = 60)
             raise LifecycleError(
                 f"timed out after {workload.delete_timeout:.0f}s waiting for the Deployment and its pods to be gone "
                 f"in namespace {workload.namespace}",
-                _partial(recorder, marks, workload, sample),
+                _partial(adapter, recorder, marks, workload, sample),
             )
         recorder.stop()
-        return _partial(recorder, marks, workload, sample)
+        return _partial(adapter, recorder, marks, workload, sample)
     except LifecycleError:
         raise
     except WatchFailed as exc:
-        raise LifecycleError(f"lost the watch: {exc}", _partial(recorder, marks, workload, sample)) from exc
+        raise LifecycleError(f"lost the watch: {exc}", _partial(adapter, recorder, marks, workload, sample)) from exc
     except Exception as exc:  # noqa: BLE001 - API errors, connection refused: fail with what we have
-        raise LifecycleError(f"{type(exc).__name__}: {_short(exc)}", _partial(recorder, marks, workload, sample)) from exc
+        raise LifecycleError(f"{type(exc).__name__}: {_short(exc)}", _partial(adapter, recorder, marks, workload, sample)) from exc
     finally:
         if recorder is not None:
             recorder.stop()

@@ -217,3 +217,29 @@ def ordered(phases: Mapping[str, float | None]) -> list[str]:
             if va > vb:
                 bad.append(f"{a} ({va}) > {b} ({vb})")
     return bad
+
+
+def per_cluster(events: list[Mapping[str, Any]], marks: Mapping[str, float], shares: Mapping[str, int]) -> dict[str, dict[str, float | None]]:
+    """Per member cluster, for frameworks that place the workload on several:
+    its Deployment observed and its share ready (after ``create_sent``), its
+    Deployments and pods gone (after ``delete_sent``)."""
+    t0, d0 = marks["create_sent"], marks.get("delete_sent")
+    out: dict[str, dict[str, float | None]] = {}
+    for cluster, share in shares.items():
+        mine = [e for e in events if e["cluster"] == cluster]
+        observed = [e["mono"] for e in _sorted(mine) if e["kind"] == "Deployment" and e["type"] != "DELETED"]
+        ready = first_time_total(mine, "Deployment", "ready_replicas", share, t0) if share else None
+        entry: dict[str, float | None] = {
+            "replicas": share,
+            "deployment_observed": _ms(observed[0] - t0) if observed else None,
+            "ready": _ms(ready - t0) if ready is not None else None,
+            "deployment_gone": None,
+            "pods_gone": None,
+        }
+        if d0 is not None:
+            gone_d = first_time_empty(mine, "Deployment", d0)
+            gone_p = first_time_empty(mine, "Pod", d0)
+            entry["deployment_gone"] = _ms(gone_d - d0) if gone_d is not None else None
+            entry["pods_gone"] = _ms(gone_p - d0) if gone_p is not None else None
+        out[cluster] = entry
+    return out

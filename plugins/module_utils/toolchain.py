@@ -84,8 +84,8 @@ COMPONENTS: dict[str, Component] = {
         Component("etcd", "etcd", ("--version",), r"etcd Version: (\S+)"),
         Component("kwok", "kwok", ("--version",), r"version v?(\d+\.\d+\.\d+)"),
         Component("kwokctl", "kwok", ("--version",), r"version v?(\d+\.\d+\.\d+)"),
-        Component("kubefed-controller-manager", "kubefed", ("--version",), r"GitVersion:\"?v?([\d.]+)"),
-        Component("kubefedctl", "kubefed", ("version",), r"GitVersion:\"?v?([\d.]+)"),
+        Component("kubefed-controller-manager", "kubefed", ("--version",), r"Version:\"v?([\d.]+)\""),
+        Component("kubefedctl", "kubefed", ("version",), r"Version:\"v?([\d.]+)\""),
     )
 }
 
@@ -516,3 +516,23 @@ def find_local(
         missing.append(comp)
 
     return resolved, missing
+
+
+def kubefed_crds(versions: Versions, cache: Path | None = None) -> Path:
+    """KubeFed's CRDs from its module (the chart's), cached beside its binaries."""
+    cache = cache or cache_root()
+    dest = cache / "share" / "kubefed" / versions.kubefed / "crds.yaml"
+    if dest.is_file():
+        return dest
+    env = dict(os.environ, GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
+    with tempfile.TemporaryDirectory(prefix="fedbench-kubefed-") as tmp:
+        out = _run_go(["mod", "download", "-json", f"sigs.k8s.io/kubefed@{versions.kubefed}"], Path(tmp), env, "kubefed CRDs")
+    import json
+
+    source = Path(json.loads(out)["Dir"]) / "charts/kubefed/charts/controllermanager/crds/crds.yaml"
+    if not source.is_file():
+        raise ToolchainError(f"kubefed {versions.kubefed}: no CRDs at {source}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    _install(source, dest)
+    dest.chmod(0o644)
+    return dest

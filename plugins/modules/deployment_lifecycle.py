@@ -24,14 +24,26 @@ extends_documentation_fragment:
   - fedbench.testbed.cluster
 options:
   framework:
-    description: The framework adapter that places the workload.
+    description:
+      - The framework adapter that places the workload. C(native) creates the
+        Deployment in the one cluster given. C(kubefed) creates a
+        FederatedDeployment on the host cluster (the one with role C(host))
+        placed on every other cluster, with the replicas spread over them.
     type: str
-    choices: [native]
+    choices: [native, kubefed]
     default: native
+  state:
+    description:
+      - C(measured) runs one sample. C(absent) only removes the experiment's
+        namespace (and, for kubefed, its FederatedNamespace and the members'
+        namespaces), waiting until they are gone.
+    type: str
+    choices: [measured, absent]
+    default: measured
   replicas:
     description: Replicas requested (for O(layout=deployments), the number of one-replica Deployments).
     type: int
-    required: true
+    default: 1
   layout:
     description: C(replicas) is one Deployment of N replicas; C(deployments) is N Deployments of one replica.
     type: str
@@ -123,8 +135,9 @@ from ansible_collections.fedbench.testbed.plugins.module_utils.args_common impor
 
 ARGUMENT_SPEC = dict(
     CLUSTER_ARG_SPEC,
-    framework=dict(type="str", choices=["native"], default="native"),
-    replicas=dict(type="int", required=True),
+    framework=dict(type="str", choices=["native", "kubefed"], default="native"),
+    state=dict(type="str", choices=["measured", "absent"], default="measured"),
+    replicas=dict(type="int", default=1),
     layout=dict(type="str", choices=["replicas", "deployments"], default="replicas"),
     image=dict(type="str", default="busybox:1.36"),
     command=dict(type="list", elements="str", default=["sleep", "3600"]),

@@ -66,6 +66,10 @@ missing:
   returned: always
   type: list
   elements: str
+assets:
+  description: Files that come with a binary's module, such as C(kubefed_crds) (KubeFed's CRDs).
+  returned: success
+  type: dict
 details:
   description: Per binary, its version, path and where it came from (cache, path, download, build).
   returned: always
@@ -89,6 +93,13 @@ ARGUMENT_SPEC = dict(
 )
 
 
+def _assets(names: list[str], versions: toolchain.Versions, cache: Path) -> dict[str, str]:
+    """Files that come with a binary's Go module (KubeFed's CRDs)."""
+    if any(n.startswith("kubefed") for n in names):
+        return {"kubefed_crds": str(toolchain.kubefed_crds(versions, cache))}
+    return {}
+
+
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     p = module.params
@@ -109,16 +120,22 @@ def main() -> None:
                 binaries={k: v.path for k, v in found.items()},
                 details=[asdict(v) for v in found.values()],
                 missing=[c.name for c in missing],
+                assets=_assets(p["names"], versions, cache) if not missing and not module.check_mode else {},
             )
         resolved = toolchain.ensure(p["names"], versions=versions, source=p["source"], cache=cache, report=lines.append)
     except toolchain.ToolchainError as exc:
         module.fail_json(msg=str(exc), progress=lines)
+    try:
+        assets = _assets(p["names"], versions, cache)
+    except toolchain.ToolchainError as exc:
+        module.fail_json(msg=str(exc))
     changed = any(r.source in ("download", "build") for r in resolved.values())
     module.exit_json(
         changed=changed,
         binaries={k: v.path for k, v in resolved.items()},
         details=[asdict(v) for v in resolved.values()],
         missing=[],
+        assets=assets,
         progress=lines,
     )
 

@@ -128,7 +128,7 @@ def test_check_mode_creates_nothing(cluster, tmp_path):
         ({"replicas": 0}, "replicas must be a whole number of at least 1, got 0"),
         ({"replicas": -2}, "replicas must be a whole number of at least 1, got -2"),
         ({"layout": "zigzag"}, "value of layout must be one of: replicas, deployments, got: zigzag"),
-        ({"framework": "karmada"}, "value of framework must be one of: native, got: karmada"),
+        ({"framework": "karmada"}, "value of framework must be one of: native, kubefed, got: karmada"),
     ],
 )
 def test_bad_parameters_are_named(cluster, tmp_path, over, message):

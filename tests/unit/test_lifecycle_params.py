@@ -21,7 +21,7 @@ def test_bad_workload(kwargs, message):
 
 
 def test_unknown_framework_is_named():
-    with pytest.raises(lifecycle.ParameterError, match="framework must be one of native, got 'karmada'"):
+    with pytest.raises(lifecycle.ParameterError, match="framework must be one of kubefed, native, got 'karmada'"):
         lifecycle.adapter_for("karmada", [])
 
 
@@ -65,3 +65,29 @@ def test_doubling():
     assert doubling("1024")[-1] == 1024
     with pytest.raises(Exception, match="doubling needs"):
         doubling(0)
+
+
+def test_kubefed_needs_a_host_and_members():
+    host = lifecycle.Cluster("h", "/k", "c", role="host")
+    with pytest.raises(lifecycle.ParameterError, match="one host and at least one member cluster, got 1 host"):
+        lifecycle.adapter_for("kubefed", [host])
+
+
+@pytest.mark.parametrize(
+    "replicas, layout, expected",
+    [
+        (4, "replicas", {"m1": 2, "m2": 2}),
+        (5, "replicas", {"m1": 3, "m2": 2}),
+        (1, "replicas", {"m1": 1, "m2": 0}),
+        (3, "deployments", {"m1": 2, "m2": 1}),
+    ],
+)
+def test_kubefed_spreads_replicas_over_members(replicas, layout, expected):
+    clusters = [lifecycle.Cluster("h", "/k", "c", role="host"), lifecycle.Cluster("m1", "/k", "c"), lifecycle.Cluster("m2", "/k", "c")]
+    adapter = lifecycle.adapter_for("kubefed", clusters)
+    wl = lifecycle.Workload(replicas=replicas, layout=layout)
+    assert adapter.member_totals(wl, "s") == expected
+    fd = adapter._federated(wl, "lc-s", "s", {"m1": 3, "m2": 2})
+    assert fd["kind"] == "FederatedDeployment"
+    assert fd["spec"]["placement"]["clusters"] == [{"name": "m1"}, {"name": "m2"}]
+    assert fd["spec"]["overrides"][0] == {"clusterName": "m1", "clusterOverrides": [{"path": "/spec/replicas", "value": 3}]}

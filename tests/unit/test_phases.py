@@ -101,3 +101,17 @@ def test_pod_startup_and_skew_against_apiserver_timestamps():
     # p1 observed ready at 00:01:40.200 against the apiserver's 00:01:40 (second resolution)
     assert pods["p1"]["skew"]["ready"] == 0.2
     assert pods["p2"]["skew"]["ready"] is None  # no apiserver timestamp in this timeline
+
+
+def test_per_cluster_phases():
+    events = [
+        ev(1.10, "Deployment", "ADDED", "d", cluster="m1", ready_replicas=0),
+        ev(1.20, "Deployment", "ADDED", "d", cluster="m2", ready_replicas=0),
+        ev(1.50, "Deployment", "MODIFIED", "d", cluster="m1", ready_replicas=2),
+        ev(1.70, "Deployment", "MODIFIED", "d", cluster="m2", ready_replicas=1),
+        ev(5.10, "Deployment", "DELETED", "d", cluster="m1"),
+        ev(5.30, "Deployment", "DELETED", "d", cluster="m2"),
+    ]
+    out = phases.per_cluster(events, {"create_sent": 1.0, "delete_sent": 5.0}, {"m1": 2, "m2": 1})
+    assert out["m1"] == {"replicas": 2, "deployment_observed": 0.1, "ready": 0.5, "deployment_gone": 0.1, "pods_gone": None}
+    assert out["m2"]["ready"] == 0.7 and out["m2"]["deployment_gone"] == 0.3

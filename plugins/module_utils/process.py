@@ -1,0 +1,117 @@
+# -*- coding: utf-8 -*-
+# Copyright: fedbench contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Managed local processes: started detached, with a pid file, a log and a
+health check; stopped by pid file. Used for the framework controllers that
+run beside the embedded testbed (KubeFed's controller-manager, gateways).
+
+A process is "ours" only if the pid in its pid file is alive *and* its
+command line still starts with the binary we started, so a recycled pid is
+never killed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from ansible_collections.fedbench.testbed.plugins.module_utils.embedded import kill_all, port_in_use
+
+
+class ProcessError(Exception):
+    """The process could not be started or did not become healthy."""
+
+
+@dataclass
+class Managed:
+    name: str
+    argv: Sequence[str]
+    pid_file: Path
+    log_file: Path
+    health_url: str = ""
+    env: Mapping[str, str] | None = None
+    ports: Sequence[int] = ()
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+        except (OSError, IndexError):
+            return None
+        if state == "Z" or not cmdline:
+            return None
+        running, wanted = cmdline[0].decode(errors="replace"), str(self.argv[0])
+        if running != wanted and not ("/" not in wanted and os.path.basename(running) == wanted):
+            return None
+        return pid
+
+    def healthy(self) -> bool:
+        if not self.health_url:
+            return self.pid() is not None
+        try:
+            with urllib.request.urlopen(self.health_url, timeout=2) as resp:  # noqa: S310 - loopback only
+                return 200 <= resp.status < 300
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    def start(self, timeout: float = 60) -> bool:
+        """Start unless already running and healthy. Returns True if started."""
+        if self.pid() is not None and self.healthy():
+            return False
+        self.stop()
+        for port in self.ports:
+            if port_in_use(port):
+                raise ProcessError(f"{self.name}: port {port} is already in use on 127.0.0.1")
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child
+        try:
+            proc = subprocess.Popen(
+                list(self.argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ, **(self.env or {})),
+                start_new_session=True,  # survives the module's own exit
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise ProcessError(f"{self.name}: cannot start {self.argv[0]}: {exc}") from exc
+        finally:
+            log.close()
+        self.pid_file.write_text(f"{proc.pid}\n")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = self.log_tail()
+                self.pid_file.unlink(missing_ok=True)
+                raise ProcessError(f"{self.name} exited with code {proc.returncode}; log {self.log_file}:\n{tail}")
+            if self.healthy():
+                return True
+            time.sleep(0.2)
+        self.stop()
+        raise ProcessError(f"{self.name} did not become healthy at {self.health_url} within {timeout:.0f}s; log {self.log_file}:\n{self.log_tail()}")
+
+    def stop(self) -> bool:
+        pid = self.pid()
+        self.pid_file.unlink(missing_ok=True)
+        if pid is None:
+            return False
+        kill_all([pid])
+        return True
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
