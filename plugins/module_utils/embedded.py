@@ -196,29 +196,67 @@ class Binaries:
 COMPONENT_PORTS = ("etcdPort", "etcdPeerPort", "kubeControllerManagerPort", "kubeSchedulerPort", "kwokControllerPort")
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def allocate_ports(count: int, avoid: Iterable[int] = ()) -> list[int]:
-    """``count`` distinct free ports on 127.0.0.1, chosen by the kernel.
+    """``count`` distinct free ports on 127.0.0.1, outside the ephemeral range.
 
     kwokctl picks its own "unused" ports when none are given, but two kwokctl
     processes started at once pick the same ones: every API server then talks
     to the one etcd that won the race. So all ports are chosen here, holding
     every socket open until the whole set is known, and written into each
-    cluster's configuration.
+    cluster's configuration. They come from below the kernel's ephemeral
+    range, so no client connection can take one before its server binds it.
     """
+    import random
+
+    low, _ = _ephemeral_range()
+    top = low if low > 12000 else 60999
+    candidates = list(range(10000, top))
+    random.shuffle(candidates)
     held: list[socket.socket] = []
     ports: list[int] = []
     avoid = set(avoid)
     try:
-        while len(ports) < count:
+        for port in candidates:
+            if len(ports) == count:
+                break
+            if port in avoid:
+                continue
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((LOOPBACK, 0))
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                sock.close()
+                continue
             held.append(sock)
-            port = sock.getsockname()[1]
-            if port not in avoid:
-                ports.append(port)
+            ports.append(port)
     finally:
         for sock in held:
             sock.close()
+    if len(ports) < count:
+        raise TestbedError(f"found only {len(ports)} free ports on {LOOPBACK}, needed {count}")
+    return ports
+
+
+def listening_ports() -> set[int]:
+    """TCP ports in LISTEN state on this machine (IPv4), from /proc/net/tcp."""
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if cols[3] == "0A":
+                ports.add(int(cols[1].rsplit(":", 1)[1], 16))
     return ports
 
 

@@ -37,6 +37,10 @@ class Managed:
     health_url: str = ""
     env: Mapping[str, str] | None = None
     ports: Sequence[int] = ()
+    # Some programs (Envoy) stop when the process that started them exits.
+    # detach runs them through `setsid --fork`, so their parent is gone before
+    # they start, and finds their pid by their exact command line.
+    detach: bool = False
 
     def pid(self) -> int | None:
         try:
@@ -77,7 +81,7 @@ class Managed:
         log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child
         try:
             proc = subprocess.Popen(
-                list(self.argv),
+                (["setsid", "--fork"] if self.detach else []) + list(self.argv),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -89,8 +93,27 @@ class Managed:
             raise ProcessError(f"{self.name}: cannot start {self.argv[0]}: {exc}") from exc
         finally:
             log.close()
-        self.pid_file.write_text(f"{proc.pid}\n")
         deadline = time.monotonic() + timeout
+        if self.detach:
+            proc.wait(timeout=10)
+            pid = None
+            while pid is None and time.monotonic() < deadline:
+                pid = self._find()
+                if pid is None:
+                    time.sleep(0.05)
+            if pid is None:
+                raise ProcessError(f"{self.name}: started but not found running; log {self.log_file}:\n{self.log_tail()}")
+            self.pid_file.write_text(f"{pid}\n")
+            while time.monotonic() < deadline:
+                if self.pid() is None:
+                    self.pid_file.unlink(missing_ok=True)
+                    raise ProcessError(f"{self.name} exited; log {self.log_file}:\n{self.log_tail()}")
+                if self.healthy():
+                    return True
+                time.sleep(0.2)
+            self.stop()
+            raise ProcessError(f"{self.name} did not become healthy at {self.health_url} within {timeout:.0f}s; log {self.log_file}:\n{self.log_tail()}")
+        self.pid_file.write_text(f"{proc.pid}\n")
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 tail = self.log_tail()
@@ -101,6 +124,18 @@ class Managed:
             time.sleep(0.2)
         self.stop()
         raise ProcessError(f"{self.name} did not become healthy at {self.health_url} within {timeout:.0f}s; log {self.log_file}:\n{self.log_tail()}")
+
+    def _find(self) -> int | None:
+        wanted = [str(a).encode() for a in self.argv]
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if (entry / "cmdline").read_bytes().split(b"\0")[:-1] == wanted:
+                    return int(entry.name)
+            except OSError:
+                continue
+        return None
 
     def stop(self) -> bool:
         pid = self.pid()

@@ -115,7 +115,19 @@ def lifecycle_summaries(samples: list[Mapping[str, Any]]) -> dict[str, dict[str,
     return out
 
 
-SUMMARIZERS = {"lifecycle": lifecycle_summaries}
+def burst_summaries(samples: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    ok = [s for s in samples if s.get("status") == "ok"]
+    out: dict[str, dict[str, Any]] = {
+        "latency": stats.summarize(r.get("latency") for s in ok for r in s.get("requests", []) if r.get("error") == "ok"),
+        "local_share": stats.summarize(s.get("totals", {}).get("local_share") for s in ok),
+        "success_ratio": stats.summarize(
+            (s["totals"]["successes"] / s["totals"]["requests"]) if s.get("totals", {}).get("requests") else None for s in ok
+        ),
+    }
+    return out
+
+
+SUMMARIZERS = {"lifecycle": lifecycle_summaries, "burst": burst_summaries}
 
 
 def merge(envelopes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -220,6 +232,22 @@ def to_markdown(document: Mapping[str, Any]) -> str:
             f"| {_fmt(s.get('create_to_ready', {}))} | {_fmt(s.get('delete_to_gone', {}))} "
             f"| {point['counts']['ok']} / {point['counts']['samples']} |"
         )
+    for point in document["results"]:
+        if point["experiment"] != "burst":
+            continue
+        lines += [
+            "",
+            f"## HTTP burst, {point['framework']} (client at {point['parameters'].get('local_cluster')}'s gateway)",
+            "",
+            "| slot | requests | ok | served by | latency p50 / p99 / max (s) | errors |",
+            "| ---: | ---: | ---: | --- | --- | --- |",
+        ]
+        for slot in point["samples"][0].get("slots", []):
+            lat = slot["latency"]
+            served = ", ".join(f"{c} {n}" for c, n in sorted(slot["served_by"].items())) or "–"
+            errors = ", ".join(f"{c} {n}" for c, n in sorted(slot["errors"].items())) or "–"
+            latency = f"{lat['p50']:.3f} / {lat['p99']:.3f} / {lat['max']:.3f}" if lat.get("count") else "–"
+            lines.append(f"| {slot['slot']} | {slot['requests']} | {slot['successes']} | {served} | {latency} | {errors} |")
     return "\n".join(lines) + "\n"
 
 

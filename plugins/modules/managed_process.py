@@ -27,6 +27,8 @@ options:
   env: {type: dict, default: {}, description: Extra environment.}
   state: {type: str, choices: [started, stopped], default: started, description: Started or stopped.}
   timeout: {type: int, default: 60, description: Seconds to become healthy.}
+  restart: {type: bool, default: false, description: Stop a running process first (its configuration changed).}
+  detach: {type: bool, default: false, description: Start it through C(setsid --fork), for programs that stop when their parent exits (Envoy).}
 author: fedbench contributors
 """
 
@@ -63,18 +65,23 @@ ARGUMENT_SPEC = dict(
     env=dict(type="dict", default={}),
     state=dict(type="str", choices=["started", "stopped"], default="started"),
     timeout=dict(type="int", default=60),
+    restart=dict(type="bool", default=False),
+    detach=dict(type="bool", default=False),
 )
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     p = module.params
-    proc = Managed(p["name"], p["argv"], Path(p["pid_file"]), Path(p["log_file"]), p["health_url"], p["env"], p["ports"])
+    proc = Managed(p["name"], p["argv"], Path(p["pid_file"]), Path(p["log_file"]), p["health_url"], p["env"], p["ports"], p["detach"])
     if module.check_mode:
         running = proc.pid() is not None
         module.exit_json(changed=running != (p["state"] == "started"), pid=proc.pid())
     try:
+        if p["state"] == "started" and p["restart"]:
+            proc.stop()
         changed = proc.start(p["timeout"]) if p["state"] == "started" else proc.stop()
+        changed = changed or (p["state"] == "started" and p["restart"])
     except ProcessError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=changed, pid=proc.pid())

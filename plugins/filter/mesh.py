@@ -1,0 +1,44 @@
+# -*- coding: utf-8 -*-
+# Copyright: fedbench contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The embedded mesh's layout: addresses and ports of echo servers and gateways."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+
+def mesh_layout(clusters, instances=2, echo_port=18080, gateway_base_port=18100):
+    """Per cluster i (in order): echo instance j on 127.0.(10+i).(j+1):echo_port;
+    its gateway's client listener on 127.0.0.1:base+10i, east-west +1, admin +2;
+    its peer is the next cluster (the last one's is the first)."""
+    clusters = list(clusters or [])
+    if len(clusters) < 2:
+        raise AnsibleFilterError(f"the mesh needs at least two clusters, got {len(clusters)}")
+    if not 1 <= int(instances) <= 250:
+        raise AnsibleFilterError(f"echo instances per cluster must be from 1 to 250, got {instances}")
+    if len(clusters) > 200:
+        raise AnsibleFilterError("the mesh layout supports at most 200 clusters")
+    out = []
+    for i, c in enumerate(clusters):
+        base = int(gateway_base_port) + 10 * i
+        out.append({
+            "cluster": c["name"],
+            "index": i,
+            "echo": [
+                {"instance": f"{c['name']}-echo-{j}", "address": f"127.0.{10 + i}.{j + 1}", "port": int(echo_port)}
+                for j in range(int(instances))
+            ],
+            "local_port": base,
+            "eastwest_port": base + 1,
+            "admin_port": base + 2,
+            "peer": clusters[(i + 1) % len(clusters)]["name"],
+            "peer_eastwest_port": int(gateway_base_port) + 10 * ((i + 1) % len(clusters)) + 1,
+            "url": f"http://127.0.0.1:{base}/echo",
+        })
+    return out
+
+
+class FilterModule:
+    def filters(self):
+        return {"mesh_layout": mesh_layout}

@@ -1,0 +1,139 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fedbench contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: http_burst
+short_description: Bursts of parallel HTTP requests in time slots (asyncio, aiohttp)
+description:
+  - At the start of each time slot, sends that slot's number of requests at
+    once to the targets (round robin), and records for every request its
+    monotonic start, latency, status, the cluster and instance that answered
+    and an error class (see RV(sample.totals.errors)); an unreachable target
+    is an error class (C(connect_error)), never a crash.
+  - Summarizes each slot - requests, successes, latency p50, p90, p99, max,
+    and the share served by each cluster.
+  - Writes the result at once to O(results_dir) as
+    C(samples/burst-<framework>-<profile>-r<repetition>.json) (atomically).
+options:
+  targets: {type: list, elements: str, required: true, description: Gateway URLs (http or https on 127.0.0.0/8).}
+  slot_seconds: {type: float, default: 1.0, description: Length of one slot.}
+  requests:
+    description: Requests per slot. Empty means the study's profile, M(default_schedule) - 1 per slot, 3 in slots 2-4, O(spike) in slots 5-15, 1 after, 20 slots.
+    type: list
+    elements: int
+    default: []
+  spike: {type: int, default: 6, description: Parallel requests per slot in the default profile's spike.}
+  timeout: {type: float, default: 5.0, description: Per-request timeout, seconds.}
+  duration: {type: float, description: Start no slot after this many seconds.}
+  connections: {type: int, default: 0, description: Client connection limit (0 is none).}
+  ca_file: {type: path, description: CA for https targets.}
+  cert_file: {type: path, description: Client certificate for https targets.}
+  key_file: {type: path, description: Client key for https targets.}
+  verify: {type: bool, default: true, description: Verify https targets.}
+  framework: {type: str, default: istio-emulated, description: What carried the traffic (for the results).}
+  profile: {type: str, default: default, description: The schedule's name (for the results).}
+  local_cluster: {type: str, description: The cluster whose gateway the client uses (for the local share).}
+  repetition: {type: int, default: 1, description: Which repetition.}
+  testbed: {type: list, elements: dict, default: [], description: The testbed's facts, recorded in the result.}
+  run_id: {type: str, required: true, description: The run.}
+  results_dir: {type: path, required: true, description: The run's results folder.}
+author: fedbench contributors
+"""
+
+EXAMPLES = r"""
+- name: The study's profile against cluster 1's gateway
+  fedbench.testbed.http_burst:
+    targets: [http://127.0.0.1:18100/echo]
+    local_cluster: host
+    run_id: "{{ fedbench_run_id }}"
+    results_dir: "{{ fedbench_results_dir }}"
+"""
+
+RETURN = r"""
+slots:
+  description: Per slot - requests, successes, latency percentiles, served_by, share, errors.
+  returned: success
+  type: list
+totals:
+  description: Requests, successes, served_by, errors by class, latency summary.
+  returned: success
+  type: dict
+path:
+  description: The sample file written.
+  returned: success
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    import aiohttp  # noqa: F401
+
+    HAS_AIOHTTP = True
+except ImportError:
+    HAS_AIOHTTP = False
+
+from ansible_collections.fedbench.testbed.plugins.module_utils import burst, results, watch
+
+ARGUMENT_SPEC = dict(
+    targets=dict(type="list", elements="str", required=True),
+    slot_seconds=dict(type="float", default=1.0),
+    requests=dict(type="list", elements="int", default=[]),
+    spike=dict(type="int", default=6),
+    timeout=dict(type="float", default=5.0),
+    duration=dict(type="float"),
+    connections=dict(type="int", default=0),
+    ca_file=dict(type="path"),
+    cert_file=dict(type="path"),
+    key_file=dict(type="path", no_log=False),
+    verify=dict(type="bool", default=True),
+    framework=dict(type="str", default="istio-emulated"),
+    profile=dict(type="str", default="default"),
+    local_cluster=dict(type="str"),
+    repetition=dict(type="int", default=1),
+    testbed=dict(type="list", elements="dict", default=[]),
+    run_id=dict(type="str", required=True),
+    results_dir=dict(type="path", required=True),
+)
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    if not HAS_AIOHTTP:
+        module.fail_json(msg=missing_required_lib("aiohttp"))
+    p = module.params
+    try:
+        requests = p["requests"] or burst.default_schedule(spike=p["spike"])
+        schedule = burst.Schedule(p["slot_seconds"], tuple(requests), p["timeout"], p["duration"])
+        if module.check_mode:
+            module.exit_json(changed=False, slots=[], totals={})
+        started = watch.wall_now()
+        out = burst.run(p["targets"], schedule, ca_file=p["ca_file"], cert_file=p["cert_file"], key_file=p["key_file"],
+                        verify=p["verify"], connections=p["connections"])
+    except burst.BurstError as exc:
+        module.fail_json(msg=str(exc))
+    served = out["totals"]["served_by"]
+    local = p["local_cluster"]
+    out["totals"]["local_share"] = round(served.get(local, 0) / out["totals"]["successes"], 3) if local and out["totals"]["successes"] else None
+    envelope = {
+        "schema": results.SCHEMA,
+        "run_id": p["run_id"],
+        "experiment": "burst",
+        "framework": p["framework"],
+        "testbed": results.testbed_info(p["testbed"] or [{"name": local or "unknown"}]),
+        "parameters": {
+            "profile": p["profile"], "layout": p["profile"], "replicas": 0, "targets": p["targets"],
+            "slot_seconds": schedule.slot_seconds, "requests": list(schedule.requests), "timeout": schedule.timeout,
+            "local_cluster": local,
+        },
+        "samples": [{"repetition": p["repetition"], "status": "ok", "error": None, "started_at": started, **out}],
+    }
+    path = results.keep_sample(p["results_dir"], envelope)
+    module.exit_json(changed=True, slots=out["slots"], totals=out["totals"], path=str(path))
+
+
+if __name__ == "__main__":
+    main()
