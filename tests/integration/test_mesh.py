@@ -1,0 +1,139 @@
+"""The embedded mesh: shared root CA, echo servers, Envoy gateways, bursts."""
+from __future__ import annotations
+
+import datetime
+import json
+import random
+import socket
+import ssl
+import stat
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.fedbench.testbed.plugins.module_utils import burst, embedded
+
+ROLES = ("host", "member")
+
+
+def _free_block(width: int = 13) -> int:
+    """A base port whose next ``width`` ports are all free on 127.0.0.1."""
+    for _ in range(200):
+        base = random.randrange(20000, 30000, 20)
+        if not any(embedded.port_in_use(base + k) for k in range(width)):
+            return base
+    raise AssertionError("no free block of ports")
+
+
+@pytest.fixture
+def mesh(playbooks):
+    ports = embedded.allocate_ports(2)
+    base = _free_block()
+    echo_port = _free_block(1)
+    playbooks.inventory_with({
+        "fedbench_testbed": "embedded",
+        "fedbench_frameworks": ["istio"],
+        "fedbench_clusters": [
+            {"name": "ma", "role": "host", "nodes": 0, "apiserver_port": ports[0]},
+            {"name": "mb", "role": "member", "nodes": 0, "apiserver_port": ports[1]},
+        ],
+        "istio_gateway_base_port": base,
+        "echo_server_port": echo_port,
+        "istio_base_ejection_seconds": 30,
+    })
+    proc = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml", "playbooks/mesh.yml")
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert "EMULATES Istio" in proc.stdout
+    return playbooks, base, proc
+
+
+def _ca(playbooks) -> Path:
+    return playbooks.work_dir / "istio-ca"
+
+
+def test_low_load_local_spike_overflows_to_the_peer_and_teardown_is_clean(mesh):
+    playbooks, base, _ = mesh
+    url = f"http://127.0.0.1:{base}/echo"
+    calm = burst.run([url], burst.Schedule(0.2, (1, 1, 1, 1, 1)))
+    assert calm["totals"]["served_by"] == {"ma": 5}, calm["totals"]
+    spike = burst.run([url], burst.Schedule(0.3, (10, 10, 10)))
+    served = spike["totals"]["served_by"]
+    assert served.get("mb", 0) > 0, spike["totals"]
+    assert sum(s["requests"] for s in spike["slots"]) == 30
+    down = playbooks.teardown()
+    assert down.returncode == 0, down.stdout[-3000:]
+    assert not embedded.processes_under(playbooks.work_dir)
+    assert base not in embedded.listening_ports()
+
+
+def test_an_unreachable_target_is_an_error_class_not_a_crash():
+    port = embedded.allocate_ports(1)[0]
+    out = burst.run([f"http://127.0.0.1:{port}/"], burst.Schedule(0.1, (2, 1), timeout=2))
+    assert out["totals"]["requests"] == 3 and out["totals"]["successes"] == 0
+    assert out["totals"]["errors"] == {"connect_error": 3}
+    assert all(r["error"] == "connect_error" and r["latency"] is None for r in out["requests"])
+
+
+def _foreign_cert(tmp: Path) -> tuple[Path, Path]:
+    """A client certificate from a root that is not the testbed's."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    root_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "someone else's root")])
+    root = (x509.CertificateBuilder().subject_name(root_name).issuer_name(root_name).public_key(root_key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(root_key, hashes.SHA256()))
+    leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "impostor")]))
+            .issuer_name(root_name).public_key(key.public_key()).serial_number(2).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier("spiffe://cluster.local/ns/istio-system/sa/istio-eastwestgateway")]), critical=False)
+            .sign(root_key, hashes.SHA256()))
+    cert, keyfile = tmp / "impostor.pem", tmp / "impostor.key"
+    cert.write_bytes(leaf.public_bytes(serialization.Encoding.PEM) + root.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert, keyfile
+
+
+def _mtls_get(port: int, cert: Path, key: Path, ca: Path) -> str:
+    ctx = ssl.create_default_context(cafile=str(ca))
+    ctx.check_hostname = False
+    ctx.load_cert_chain(str(cert), str(key))
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, ctx.wrap_socket(raw) as tls:
+        tls.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+    return data.decode(errors="replace")
+
+
+def test_east_west_accepts_only_certificates_from_the_shared_root(mesh, tmp_path):
+    playbooks, base, _ = mesh
+    ca = _ca(playbooks)
+    eastwest_mb = base + 10 + 1
+    good = _mtls_get(eastwest_mb, ca / "ma" / "gateway-chain.pem", ca / "ma" / "gateway-key.pem", ca / "root-cert.pem")
+    assert good.startswith("HTTP/1.1 200") and '"cluster": "mb"' in good, good[:300]
+    cert, key = _foreign_cert(tmp_path)
+    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+        reply = _mtls_get(eastwest_mb, cert, key, ca / "root-cert.pem")
+        assert not reply, f"a foreign certificate was served: {reply[:200]}"
+
+
+def test_ca_is_reused_and_its_keys_are_private(mesh):
+    playbooks, _, first = mesh
+    ca = _ca(playbooks)
+    root = (ca / "root-cert.pem").read_bytes()
+    again = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml", "playbooks/mesh.yml")
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert (ca / "root-cert.pem").read_bytes() == root
+    keys = [ca / "root-key.pem"] + [ca / c / k for c in ("ma", "mb") for k in ("ca-key.pem", "gateway-key.pem")]
+    for key in keys:
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600, key
+    for c in ("ma", "mb"):
+        for name in ("ca-cert.pem", "ca-key.pem", "root-cert.pem", "cert-chain.pem"):
+            assert (ca / c / name).is_file(), name
+    # No key material in the play's output.
+    assert "PRIVATE KEY" not in first.stdout + again.stdout
