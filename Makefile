@@ -68,3 +68,5 @@ molecule: toolchain
 
 benchmarks: toolchain
 	$(VENV)/bin/python benchmarks/testbed_startup
+	$(VENV)/bin/python benchmarks/lifecycle_overhead
+	$(VENV)/bin/python benchmarks/burst_client

@@ -1,0 +1,103 @@
+"""Pure logic of the mesh: schedules, answer classes, slot summaries, gateway and layout."""
+import pytest
+
+from ansible_collections.fedbench.testbed.plugins.filter.mesh import mesh_layout
+from ansible_collections.fedbench.testbed.plugins.module_utils import burst, gateway
+
+
+def test_default_schedule_is_the_study_profile():
+    s = burst.default_schedule(spike=9)
+    assert len(s) == 20 and s[:2] == [1, 1] and s[2:5] == [3, 3, 3] and s[5:16] == [9] * 11 and s[16:] == [1] * 4
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"slot_seconds": 0, "requests": (1,)}, "slot_seconds must be positive"),
+        ({"slot_seconds": 1, "requests": ()}, "the schedule has no slots"),
+        ({"slot_seconds": 1, "requests": (1, -2)}, "requests per slot must be whole numbers >= 0, got -2"),
+        ({"slot_seconds": 1, "requests": (1,), "timeout": 0}, "timeout must be positive"),
+    ],
+)
+def test_bad_schedules_are_named(kwargs, message):
+    with pytest.raises(burst.BurstError, match=message):
+        burst.Schedule(**kwargs)
+
+
+def test_targets_must_be_urls():
+    with pytest.raises(burst.BurstError, match="target must be an http:// or https:// URL, got 'gateway'"):
+        burst.run(["gateway"], burst.Schedule(1, (1,)))
+    with pytest.raises(burst.BurstError, match="targets is empty"):
+        burst.run([], burst.Schedule(1, (1,)))
+
+
+@pytest.mark.parametrize(
+    "status, body, expected",
+    [
+        (200, b'{"cluster": "a", "instance": "a-0"}', "ok"),
+        (503, b'{"cluster": "a", "error": "busy"}', "backend_busy"),
+        (503, b"no healthy upstream", "no_healthy_upstream"),
+        (503, b"upstream connect error or disconnect/reset before headers. reset reason: overflow", "overflow"),
+        (502, b"<html>bad gateway</html>", "gateway_error"),
+        (404, b"{}", "http_error"),
+    ],
+)
+def test_answers_are_classified(status, body, expected):
+    assert burst.classify(status, body)[0] == expected
+
+
+def test_slot_summary_counts_shares_and_errors():
+    reqs = [
+        burst.Request(0, "t", 0.0, 0.010, 200, "a", "a-0", "ok"),
+        burst.Request(0, "t", 0.0, 0.030, 200, "b", "b-0", "ok"),
+        burst.Request(0, "t", 0.0, None, None, None, None, "connect_error"),
+        burst.Request(1, "t", 1.0, 0.020, 200, "a", "a-1", "ok"),
+    ]
+    slots = burst.summarize_slots(reqs, 3, 1.0)
+    assert slots[0]["requests"] == 3 and slots[0]["successes"] == 2
+    assert slots[0]["served_by"] == {"a": 1, "b": 1} and slots[0]["share"] == {"a": 0.5, "b": 0.5}
+    assert slots[0]["errors"] == {"connect_error": 1}
+    assert slots[0]["latency"]["max"] == 0.03
+    assert slots[2] == {"slot": 2, "start": 2.0, "requests": 0, "successes": 0, "latency": slots[2]["latency"], "served_by": {}, "share": {}, "errors": {}}
+
+
+def _spec(**over):
+    base = dict(cluster="a", admin_port=1, local_port=2, eastwest_port=3, echo=(gateway.Endpoint("127.0.10.1", 8080),),
+                peer=gateway.Endpoint("127.0.0.1", 13), cert_chain="/c", private_key="/k", root_cert="/r")
+    base.update(over)
+    return gateway.GatewaySpec(**base)
+
+
+def test_gateway_fails_over_to_the_peer_over_mtls_and_keeps_the_study_policy():
+    cfg = gateway.envoy_config(_spec(consecutive_errors=1, base_ejection_seconds=60))
+    clusters = {c["name"]: c for c in cfg["static_resources"]["clusters"]}
+    assert clusters["echo"]["cluster_type"]["typed_config"]["clusters"] == ["echo_local", "peer"]
+    local = clusters["echo_local"]
+    assert local["outlier_detection"]["consecutive_5xx"] == 1 and local["outlier_detection"]["base_ejection_time"] == "60.000s"
+    assert local["common_lb_config"]["healthy_panic_threshold"]["value"] == 0.0
+    assert "outlier_detection" not in clusters["echo_eastwest"]
+    peer_tls = clusters["peer"]["transport_socket"]["typed_config"]
+    assert peer_tls["common_tls_context"]["validation_context"]["trusted_ca"]["filename"] == "/r"
+    listeners = {l["name"]: l for l in cfg["static_resources"]["listeners"]}
+    ew_tls = listeners["eastwest"]["filter_chains"][0]["transport_socket"]["typed_config"]
+    assert ew_tls["require_client_certificate"] is True
+    route = listeners["local"]["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]["virtual_hosts"][0]["routes"][0]["route"]
+    assert route["cluster"] == "echo" and route["retry_policy"]["retry_priority"]["name"] == "envoy.retry_priorities.previous_priorities"
+    for l in listeners.values():
+        assert l["address"]["socket_address"]["address"] == "127.0.0.1"
+
+
+def test_gateway_refuses_addresses_off_loopback():
+    with pytest.raises(ValueError, match="127.0.0.0/8"):
+        gateway.envoy_config(_spec(echo=(gateway.Endpoint("10.0.0.1", 80),)))
+
+
+def test_mesh_layout_assigns_addresses_ports_and_peers():
+    layout = mesh_layout([{"name": "a"}, {"name": "b"}], 2, 18080, 18100)
+    assert [e["address"] for e in layout[0]["echo"]] == ["127.0.10.1", "127.0.10.2"]
+    assert layout[1]["echo"][1]["address"] == "127.0.11.2"
+    assert (layout[0]["local_port"], layout[0]["eastwest_port"], layout[0]["admin_port"]) == (18100, 18101, 18102)
+    assert layout[0]["peer"] == "b" and layout[0]["peer_eastwest_port"] == 18111
+    assert layout[1]["peer"] == "a" and layout[1]["peer_eastwest_port"] == 18101
+    with pytest.raises(Exception, match="at least two clusters"):
+        mesh_layout([{"name": "a"}])
