@@ -15,12 +15,13 @@ TOOLCHAIN_SOURCE ?= build
 ARGS ?=
 PLAYBOOK := ansible-playbook -i $(INVENTORY) -e toolchain_source=$(TOOLCHAIN_SOURCE) $(ARGS)
 
-.PHONY: help venv toolchain bench provision clean test lint unit integration molecule benchmarks
+.PHONY: help venv toolchain bench provision clean test lint unit integration molecule benchmarks compare
 
 help:
 	@echo "make bench   toolchain, provision the testbed, run the experiments, tear down"
 	@echo "make test    lint, unit and integration tests, molecule (embedded testbed)"
 	@echo "make clean   tear down every cluster of the testbed, even an interrupted one"
+	@echo "make compare A=<run> B=<run>   every headline figure of two runs, with the change"
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.lock
@@ -40,6 +41,7 @@ bench: toolchain
 	$(PLAYBOOK) playbooks/teardown.yml || rc=$$((rc ? rc : $$?)); \
 	results=$${FEDBENCH_RESULTS_DIR:-results}/$(FEDBENCH_RUN_ID); \
 	if [ -f $$results/summary.md ]; then cat $$results/summary.md; echo "results: $$results/"; fi; \
+	if [ -f $$results/report.html ]; then echo "report: $$results/report.html"; fi; \
 	exit $$rc
 
 provision: toolchain
@@ -70,3 +72,7 @@ benchmarks: toolchain
 	$(VENV)/bin/python benchmarks/testbed_startup
 	$(VENV)/bin/python benchmarks/lifecycle_overhead
 	$(VENV)/bin/python benchmarks/burst_client
+
+compare: venv
+	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=<run id or results folder> B=<run id or results folder>"; exit 2; }
+	$(VENV)/bin/python bin/fedbench-compare $(A) $(B) --out $${FEDBENCH_RESULTS_DIR:-results}/compare-$(notdir $(A))-$(notdir $(B)).md

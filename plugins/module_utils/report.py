@@ -1,0 +1,342 @@
+# -*- coding: utf-8 -*-
+# Copyright: fedbench contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The run's report (one self-contained HTML page with PNG plots beside it)
+and the comparison of two runs.
+
+:func:`render` reads ``results.json`` (validated against the schema first: a
+file that does not fit gets a message, not a traceback), draws the plots with
+matplotlib's Agg backend into ``report/`` and writes ``report.html`` from a
+Jinja2 template. Every number in the page is taken from ``results.json`` as
+it is (the headline table prints the stored summaries, rounded as stored).
+
+:func:`compare` puts every headline figure of run A beside run B's. A change
+counts as a regression or an improvement only when it exceeds the noise the
+repetitions measured: twice the standard error of the difference of the two
+means, ``2·sqrt(sA²/nA + sB²/nB)``; otherwise it reads "within noise".
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+from ansible_collections.fedbench.testbed.plugins.module_utils import results
+
+HEADLINE_METRICS = {
+    "lifecycle": ("create_to_ready", "delete_to_gone", "pod.created_to_running"),
+    "burst": ("latency", "local_share", "success_ratio"),
+}
+# Which direction is worse: for times, up; for shares and ratios, it depends.
+LOWER_IS_BETTER = {"create_to_ready", "delete_to_gone", "pod.created_to_running", "latency"}
+STACK = ("pod_created_last", "pod_scheduled_last", "pod_running_last", "pod_ready_last", "ready")
+
+
+def load(results_json: str | Path, schema: str | Path) -> dict[str, Any]:
+    path = Path(results_json)
+    try:
+        document = json.loads(path.read_text())
+    except OSError as exc:
+        raise results.ResultsError(f"cannot read {path}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise results.ResultsError(f"{path} is not valid JSON: {exc}") from exc
+    try:
+        results.validate(document, schema)
+    except results.ResultsError as exc:
+        raise results.ResultsError(f"{path}: {exc}") from exc
+    return document
+
+
+# --------------------------------------------------------------------------
+# Plots.
+# --------------------------------------------------------------------------
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _lifecycle_series(points: list[Mapping[str, Any]], metric: str) -> dict[tuple[str, str], list[tuple[int, dict]]]:
+    series: dict[tuple[str, str], list[tuple[int, dict]]] = {}
+    for p in points:
+        summary = p["summaries"].get(metric)
+        if summary and summary.get("count"):
+            series.setdefault((p["framework"], p["parameters"].get("layout", "")), []).append((p["parameters"]["replicas"], summary))
+    return {k: sorted(v, key=lambda x: x[0]) for k, v in series.items()}
+
+
+def plot_lifecycle(points: list[Mapping[str, Any]], out: Path) -> list[dict[str, str]]:
+    plt = _plt()
+    images = []
+    for metric, title in (("create_to_ready", "create → ready"), ("delete_to_gone", "delete → gone")):
+        series = _lifecycle_series(points, metric)
+        if not series:
+            continue
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        for (framework, layout), values in series.items():
+            xs = [x for x, _ in values]
+            mean = [s["mean"] for _, s in values]
+            std = [s["stdev"] or 0 for _, s in values]
+            ax.errorbar(xs, mean, yerr=std, marker="o", capsize=3, label=f"{framework}, {layout} (mean ± stdev)")
+            ax.fill_between(xs, [s["p50"] for _, s in values], [s["p90"] for _, s in values], alpha=0.2)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("replicas (log2)")
+        ax.set_ylabel("seconds")
+        ax.set_title(f"{title}; band: p50–p90")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        name = f"lifecycle-{metric}.png"
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        images.append({"file": name, "title": f"Lifecycle: {title} against replicas"})
+
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for p in points:
+        groups.setdefault((p["framework"], p["parameters"].get("layout", "")), []).append(p)
+    for (framework, layout), pts in sorted(groups.items()):
+        pts = sorted(pts, key=lambda p: p["parameters"]["replicas"])
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        labels = [str(p["parameters"]["replicas"]) for p in pts]
+        bottom = [0.0] * len(pts)
+        previous = [0.0] * len(pts)
+        for phase in STACK:
+            means = [(p["summaries"].get(f"phase.{phase}") or {}).get("mean") or 0.0 for p in pts]
+            step = [max(0.0, m - prev) for m, prev in zip(means, previous)]
+            ax.bar(labels, step, bottom=bottom, label=phase.replace("_last", " (last pod)"))
+            bottom = [b + s for b, s in zip(bottom, step)]
+            previous = [max(m, prev) for m, prev in zip(means, previous)]
+        ax.set_xlabel("replicas")
+        ax.set_ylabel("seconds after create_sent (mean)")
+        ax.set_title(f"Phase breakdown: {framework}, {layout}")
+        ax.legend(fontsize=7)
+        name = f"lifecycle-phases-{framework}-{layout}.png"
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        images.append({"file": name, "title": f"Lifecycle phases, stacked: {framework}, {layout}"})
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    drawn = False
+    for framework in sorted({p["framework"] for p in points}):
+        values = sorted(
+            pod["created_to_running"]
+            for p in points if p["framework"] == framework
+            for s in p["samples"] if s.get("status") == "ok"
+            for pod in s.get("pods", []) if pod.get("created_to_running") is not None
+        )
+        if values:
+            ax.step(values, [(i + 1) / len(values) for i in range(len(values))], where="post", label=f"{framework} (n={len(values)})")
+            drawn = True
+    if drawn:
+        ax.axvline(5.0, color="grey", linestyle=":", label="SLO: 5 s")
+        ax.set_xscale("log")
+        ax.set_xlabel("pod created → running, seconds (log)")
+        ax.set_ylabel("fraction of pods")
+        ax.set_title("Per-pod startup latency, CDF")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "lifecycle-pod-startup-cdf.png", dpi=110)
+        images.append({"file": "lifecycle-pod-startup-cdf.png", "title": "Per-pod startup latency (created → running), CDF"})
+    plt.close(fig)
+    return images
+
+
+def plot_burst(points: list[Mapping[str, Any]], out: Path) -> list[dict[str, str]]:
+    plt = _plt()
+    images = []
+    for i, p in enumerate(points):
+        sample = p["samples"][0]
+        slots = sample.get("slots", [])
+        if not slots:
+            continue
+        xs = [s["slot"] for s in slots]
+        clusters = sorted({c for s in slots for c in s["served_by"]})
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        bottom = [0] * len(slots)
+        for c in clusters:
+            ys = [s["served_by"].get(c, 0) for s in slots]
+            ax.bar(xs, ys, bottom=bottom, label=f"served by {c}")
+            bottom = [b + y for b, y in zip(bottom, ys)]
+        errors = [s["requests"] - s["successes"] for s in slots]
+        ax.bar(xs, errors, bottom=bottom, label="errors", color="lightgrey", hatch="//")
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("slot")
+        ax.set_ylabel("requests")
+        ax.set_title(f"Burst ({p['framework']}): who served each slot; local is {p['parameters'].get('local_cluster')}")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        name = f"burst-share-{i}.png"
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        images.append({"file": name, "title": f"Burst, {p['framework']}: requests per slot by the cluster that served them"})
+
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        for q in ("p50", "p90", "p99", "max"):
+            ax.plot(xs, [(s["latency"].get(q) if s["latency"].get("count") else math.nan) for s in slots], marker=".", label=q)
+        ax.set_xlabel("slot")
+        ax.set_ylabel("latency, seconds (successful requests)")
+        ax.set_title(f"Burst ({p['framework']}): latency percentiles per slot")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        name = f"burst-latency-{i}.png"
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        images.append({"file": name, "title": f"Burst, {p['framework']}: latency percentiles per slot"})
+    return images
+
+
+# --------------------------------------------------------------------------
+# HTML.
+# --------------------------------------------------------------------------
+
+TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>fedbench run {{ run_id }}</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+figure { display: inline-block; margin: 0.5em; } figcaption { font-size: 0.85em; color: #555; }
+.note { background: #fff6d6; padding: 0.5em 1em; border-left: 4px solid #e0b000; }
+</style></head><body>
+<h1>fedbench run {{ run_id }}</h1>
+<h2>Environment</h2>
+<table>
+<tr><th>testbed</th><td>{{ env.kind }}</td></tr>
+<tr><th>Kubernetes</th><td>{{ env.kubernetes_version }}</td></tr>
+<tr><th>clusters</th><td>{% for c in env.clusters %}{{ c.name }} ({{ c.role }}, {{ c.nodes }} nodes){% if not loop.last %}, {% endif %}{% endfor %}</td></tr>
+<tr><th>host</th><td>{{ env.host.cores }} cores, {{ env.memory }} GiB, {{ env.host.platform }}</td></tr>
+<tr><th>frameworks</th><td>{{ frameworks | join(', ') }}</td></tr>
+<tr><th>generated</th><td>{{ generated }}</td></tr>
+</table>
+
+<h2>Lifecycle</h2>
+{% if lifecycle_images %}{% for img in lifecycle_images %}<figure><img src="{{ img.file }}" alt="{{ img.title }}" width="640"><figcaption>{{ img.title }}</figcaption></figure>{% endfor %}
+{% else %}<p>No lifecycle results in this run.</p>{% endif %}
+
+<h2>HTTP burst</h2>
+{% if burst_images %}{% if emulated %}<p class="note">On the embedded testbed the mesh is stock Envoy <b>emulating</b> Istio's east-west data path (docs/mesh.md).</p>{% endif %}
+{% for img in burst_images %}<figure><img src="{{ img.file }}" alt="{{ img.title }}" width="640"><figcaption>{{ img.title }}</figcaption></figure>{% endfor %}
+{% else %}<p>No burst results in this run.</p>{% endif %}
+
+<h2>API machinery</h2>
+<p>No API machinery results in this run (the churn, informer and density experiments are not part of fedbench yet).</p>
+
+<h2>Every headline number</h2>
+<p>As results.json holds them: seconds for times, fractions for shares; summaries over the repetitions whose status is ok.</p>
+<table id="headline">
+<tr><th>experiment</th><th>framework</th><th>layout / profile</th><th>replicas</th><th>metric</th><th>n</th><th>mean</th><th>stdev</th><th>min</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>
+{% for r in rows %}<tr><td>{{ r.experiment }}</td><td>{{ r.framework }}</td><td>{{ r.layout }}</td><td class="num">{{ r.replicas }}</td><td>{{ r.metric }}</td>
+<td class="num">{{ r.count }}</td>{% for k in ('mean', 'stdev', 'min', 'p50', 'p90', 'p99', 'max') %}<td class="num" data-metric="{{ r.metric }}" data-key="{{ k }}">{{ r[k] if r[k] is not none else '–' }}</td>{% endfor %}</tr>
+{% endfor %}</table>
+<p>Files: results.json, summary.csv, summary.md beside this page.</p>
+</body></html>
+"""
+
+
+def headline_rows(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for row in results.csv_rows(document["results"]):
+        if row["metric"] in HEADLINE_METRICS.get(row["experiment"], ()):
+            rows.append(row)
+    return rows
+
+
+def render(results_dir: str | Path, schema: str | Path) -> dict[str, Any]:
+    from jinja2 import Environment
+
+    results_dir = Path(results_dir)
+    document = load(results_dir / "results.json", schema)
+    points = document["results"]
+    out = results_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    lifecycle = [p for p in points if p["experiment"] == "lifecycle"]
+    bursts = [p for p in points if p["experiment"] == "burst"]
+    lifecycle_images = [dict(i, file=f"report/{i['file']}") for i in plot_lifecycle(lifecycle, out)] if lifecycle else []
+    burst_images = [dict(i, file=f"report/{i['file']}") for i in plot_burst(bursts, out)] if bursts else []
+    env = dict(points[0]["testbed"]) if points else {"kind": "-", "kubernetes_version": "-", "clusters": [], "host": {"cores": None, "memory_bytes": None, "platform": platform.platform()}}
+    mem = env["host"].get("memory_bytes")
+    env["memory"] = f"{mem / 2**30:.1f}" if mem else "?"
+    page = Environment(autoescape=True).from_string(TEMPLATE).render(
+        run_id=document["run_id"],
+        env=env,
+        frameworks=sorted({p["framework"] for p in points}),
+        generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        lifecycle_images=lifecycle_images,
+        burst_images=burst_images,
+        emulated=any(p["framework"] == "istio-emulated" for p in bursts),
+        rows=headline_rows(document),
+    )
+    report = results_dir / "report.html"
+    report.write_text(page)
+    images = [i["file"] for i in lifecycle_images + burst_images]
+    return {"report": str(report), "images": images, "rows": len(headline_rows(document))}
+
+
+# --------------------------------------------------------------------------
+# Comparison.
+# --------------------------------------------------------------------------
+
+
+def _key(row: Mapping[str, Any]) -> tuple:
+    return (row["experiment"], row["framework"], str(row["layout"]), str(row["replicas"]), row["metric"])
+
+
+def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str, Any]]:
+    rows_a = {_key(r): r for r in headline_rows(a)}
+    rows_b = {_key(r): r for r in headline_rows(b)}
+    out = []
+    for key in sorted(set(rows_a) | set(rows_b), key=str):
+        ra, rb = rows_a.get(key), rows_b.get(key)
+        entry = dict(zip(("experiment", "framework", "layout", "replicas", "metric"), key))
+        if not ra or not rb or ra.get("mean") is None or rb.get("mean") is None:
+            entry.update(a=ra and ra.get("mean"), b=rb and rb.get("mean"), change=None, noise=None, verdict="only in one run")
+            out.append(entry)
+            continue
+        ma, mb = ra["mean"], rb["mean"]
+        na, nb = max(int(ra["count"] or 1), 1), max(int(rb["count"] or 1), 1)
+        noise = 2 * math.sqrt((ra["stdev"] or 0) ** 2 / na + (rb["stdev"] or 0) ** 2 / nb)
+        delta = mb - ma
+        if abs(delta) <= noise or delta == 0:
+            verdict = "within noise"
+        else:
+            worse = delta > 0 if key[4] in LOWER_IS_BETTER else delta < 0
+            verdict = "regression" if worse else "improvement"
+        entry.update(a=ma, b=mb, change=(delta / ma if ma else None), noise=round(noise, 6), verdict=verdict)
+        out.append(entry)
+    return out
+
+
+def compare_markdown(a_id: str, b_id: str, rows: list[Mapping[str, Any]]) -> str:
+    lines = [
+        f"# fedbench: run {a_id} (A) against {b_id} (B)",
+        "",
+        "A change counts only beyond the noise: 2·sqrt(sA²/nA + sB²/nB), twice the standard error of the difference.",
+        "",
+        "| experiment | framework | layout | replicas | metric | A mean | B mean | change | noise | verdict |",
+        "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in rows:
+        change = f"{r['change'] * 100:+.1f} %" if r.get("change") is not None else "–"
+        fmt = lambda v: "–" if v is None else f"{v:.4g}"  # noqa: E731
+        lines.append(
+            f"| {r['experiment']} | {r['framework']} | {r['layout']} | {r['replicas']} | {r['metric']} | {fmt(r['a'])} | {fmt(r['b'])} "
+            f"| {change} | {fmt(r.get('noise'))} | {html.escape(r['verdict'])} |"
+        )
+    return "\n".join(lines) + "\n"
