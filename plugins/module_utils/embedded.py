@@ -154,7 +154,12 @@ def listeners_of(pids: Iterable[int]) -> list[int]:
                     inodes.add(target[8:-1])
         except OSError:
             continue
-    ports = []
+    return sorted({port for port, inode in _listening_sockets() if inode in inodes})
+
+
+def _listening_sockets() -> list[tuple[int, str]]:
+    """(port, socket inode) of every TCP socket in LISTEN state, from /proc/net."""
+    out = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -162,9 +167,9 @@ def listeners_of(pids: Iterable[int]) -> list[int]:
             continue
         for line in lines:
             cols = line.split()
-            if cols[3] == "0A" and cols[9] in inodes:  # 0A = LISTEN
-                ports.append(int(cols[1].rsplit(":", 1)[1], 16))
-    return sorted(set(ports))
+            if cols[3] == "0A":  # LISTEN
+                out.append((int(cols[1].rsplit(":", 1)[1], 16), cols[9]))
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -246,18 +251,8 @@ def allocate_ports(count: int, avoid: Iterable[int] = ()) -> list[int]:
 
 
 def listening_ports() -> set[int]:
-    """TCP ports in LISTEN state on this machine (IPv4), from /proc/net/tcp."""
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            cols = line.split()
-            if cols[3] == "0A":
-                ports.add(int(cols[1].rsplit(":", 1)[1], 16))
-    return ports
+    """TCP ports in LISTEN state on this machine."""
+    return {port for port, _ in _listening_sockets()}
 
 
 def kwokctl_config(spec: ClusterSpec, binaries: Binaries, kube_version: str, ports: Mapping[str, int]) -> str:

@@ -441,26 +441,22 @@ def run_sample(adapter: Adapter, workload: Workload, *, watch_timeout: int = 60)
         adapter.prepare(workload)
         recorder = Recorder(adapter.watch_targets(workload, sample), watch_timeout=watch_timeout)
         recorder.start()
-        marks["create_sent"] = Mark.now()
-        adapter.create(workload, sample)
-        marks["create_acked"] = Mark.now()
-        deadline = marks["create_sent"].mono + workload.ready_timeout
-        if not recorder.wait_until(lambda s: all_ready(s, workload), deadline):
-            raise LifecycleError(
-                f"timed out after {workload.ready_timeout:.0f}s waiting for {workload.replicas} ready replicas "
-                f"({workload.layout} layout) in namespace {workload.namespace}",
-                _partial(adapter, recorder, marks, workload, sample),
-            )
-        marks["delete_sent"] = Mark.now()
-        adapter.delete(workload, sample)
-        marks["delete_acked"] = Mark.now()
-        deadline = marks["delete_sent"].mono + workload.delete_timeout
-        if not recorder.wait_until(lambda s: all_gone(s, workload), deadline):
-            raise LifecycleError(
-                f"timed out after {workload.delete_timeout:.0f}s waiting for the Deployment and its pods to be gone "
-                f"in namespace {workload.namespace}",
-                _partial(adapter, recorder, marks, workload, sample),
-            )
+        steps = (
+            ("create", adapter.create, all_ready, workload.ready_timeout,
+             f"{workload.replicas} ready replicas ({workload.layout} layout)"),
+            ("delete", adapter.delete, all_gone, workload.delete_timeout,
+             "the Deployment and its pods to be gone"),
+        )
+        for verb, action, predicate, timeout, what in steps:
+            marks[f"{verb}_sent"] = Mark.now()
+            action(workload, sample)
+            marks[f"{verb}_acked"] = Mark.now()
+            deadline = marks[f"{verb}_sent"].mono + timeout
+            if not recorder.wait_until(lambda state, p=predicate: p(state, workload), deadline):
+                raise LifecycleError(
+                    f"timed out after {timeout:.0f}s waiting for {what} in namespace {workload.namespace}",
+                    _partial(adapter, recorder, marks, workload, sample),
+                )
         recorder.stop()
         return _partial(adapter, recorder, marks, workload, sample)
     except LifecycleError:
