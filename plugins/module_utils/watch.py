@@ -324,14 +324,15 @@ class Recorder:
             self._synced += 1
             self._cond.notify_all()
         failures = 0
+        last = {"rv": rv}  # the newest resourceVersion seen, kept across a dropped stream
         while not self._stop.is_set():
             try:
-                rv = self._watch_once(target, rv)
+                self._watch_once(target, last)
                 failures = 0
             except _Gone:
                 self.relists += 1
                 try:
-                    rv = self._list(target, "RELIST")
+                    last["rv"] = self._list(target, "RELIST")
                 except Exception as exc:  # noqa: BLE001
                     failures += 1
                     if failures > self.max_reconnects:
@@ -354,10 +355,11 @@ class Recorder:
                     return
                 time.sleep(self.reconnect_delay)
 
-    def _watch_once(self, target: Target, rv: str) -> str:
+    def _watch_once(self, target: Target, last: dict[str, str]) -> None:
+        """One watch request from ``last["rv"]``, updating it as events arrive."""
         resp = self._request(
             target,
-            {"watch": "true", "resourceVersion": rv, "allowWatchBookmarks": "true", "timeoutSeconds": str(self.watch_timeout)},
+            {"watch": "true", "resourceVersion": last["rv"], "allowWatchBookmarks": "true", "timeoutSeconds": str(self.watch_timeout)},
             stream=True,
         )
         self._responses.append(resp)
@@ -365,18 +367,17 @@ class Recorder:
             buffer = b""
             for chunk in resp.stream(65536, decode_content=True):
                 if self._stop.is_set():
-                    return rv
+                    return
                 buffer += chunk
                 while b"\n" in buffer:
                     line, buffer = buffer.split(b"\n", 1)
                     if line.strip():
-                        rv = self._handle(target, json.loads(line), rv)
+                        last["rv"] = self._handle(target, json.loads(line), last["rv"])
         finally:
             self._responses.remove(resp)
             resp.release_conn()
             if self._stop.is_set():
                 resp.close()
-        return rv
 
     def _handle(self, target: Target, message: dict, rv: str) -> str:
         etype, obj = message.get("type"), message.get("object") or {}
