@@ -83,9 +83,9 @@ def lifecycle_from_params(params: Mapping[str, Any], *, check_mode: bool = False
         cleanup_error = lifecycle.cleanup_safely(adapter, workload)
         if cleanup_error:
             sample["cleanup_error"] = cleanup_error
-    path = results.keep_sample(params["results_dir"], envelope)
+    path = results.keep_sample(params["results_dir"], envelope) if params.get("record", True) else None
     returned = dict(sample) if params.get("return_events") else {k: v for k, v in sample.items() if k != "events"}
-    result = {"sample": returned, "headline": sample.get("headline", {}), "path": str(path), "status": status}
+    result = {"sample": returned, "headline": sample.get("headline", {}), "path": str(path) if path else None, "status": status}
     if status != "ok":
         return Outcome(True, f"lifecycle sample failed ({status}): {error}" + (f"; {cleanup_error}" if cleanup_error else ""), result)
     return Outcome(False, result=result)

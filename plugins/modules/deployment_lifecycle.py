@@ -85,6 +85,10 @@ options:
     description: Delete the namespace after the sample (and after a failure).
     type: bool
     default: false
+  record:
+    description: Write the sample to O(results_dir). C(false) is for a warm-up sample, measured and returned but not kept.
+    type: bool
+    default: true
   return_events:
     description: Also return the raw events in RV(sample) (they are always in the file).
     type: bool
@@ -149,6 +153,7 @@ ARGUMENT_SPEC = dict(
     testbed=dict(type="list", elements="dict", default=[]),
     cleanup=dict(type="bool", default=False),
     return_events=dict(type="bool", default=False),
+    record=dict(type="bool", default=True),
 )
 
 
