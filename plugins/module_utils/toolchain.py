@@ -53,9 +53,10 @@ class Versions:
     etcd: str = "v3.6.8"
     kwok: str = "v0.8.0"
     kubefed: str = "v0.10.0"
+    helm: str = "v3.22.0"
 
     def __post_init__(self) -> None:
-        for name in ("kubernetes", "etcd", "kwok", "kubefed"):
+        for name in ("kubernetes", "etcd", "kwok", "kubefed", "helm"):
             value = getattr(self, name)
             if not re.fullmatch(r"v\d+\.\d+\.\d+", value or ""):
                 raise ToolchainError(
@@ -86,6 +87,7 @@ COMPONENTS: dict[str, Component] = {
         Component("kwokctl", "kwok", ("--version",), r"version v?(\d+\.\d+\.\d+)"),
         Component("kubefed-controller-manager", "kubefed", ("--version",), r"Version:\"v?([\d.]+)\""),
         Component("kubefedctl", "kubefed", ("version",), r"Version:\"v?([\d.]+)\""),
+        Component("helm", "helm", ("version", "--short"), r"v(\d+\.\d+\.\d+)"),
     )
 }
 
@@ -346,6 +348,11 @@ def build_plan(group: str, names: list[str], versions: Versions, work: Path, env
             {n: f"sigs.k8s.io/kwok/cmd/{n}@{v}" for n in names},
             install=True,
         )
+    if group == "helm":
+        return BuildPlan(
+            group, "", {"helm": f"helm.sh/helm/v3/cmd/helm@{v}"},
+            ldflags=f"-s -w -X helm.sh/helm/v3/internal/version.version={v}", install=True,
+        )
     if group == "kubefed":
         pkgs = {"kubefed-controller-manager": "sigs.k8s.io/kubefed/cmd/controller-manager", "kubefedctl": "sigs.k8s.io/kubefed/cmd/kubefedctl"}
         ld = " ".join(["-s -w"] + [f"-X sigs.k8s.io/kubefed/pkg/version.{k}={val}" for k, val in (("version", v), ("gitCommit", "release"), ("gitTreeState", "clean"))])
@@ -529,10 +536,16 @@ def kubefed_crds(versions: Versions, cache: Path | None = None) -> Path:
         out = _run_go(["mod", "download", "-json", f"sigs.k8s.io/kubefed@{versions.kubefed}"], Path(tmp), env, "kubefed CRDs")
     import json
 
-    source = Path(json.loads(out)["Dir"]) / "charts/kubefed/charts/controllermanager/crds/crds.yaml"
+    module_dir = Path(json.loads(out)["Dir"])
+    source = module_dir / "charts/kubefed/charts/controllermanager/crds/crds.yaml"
     if not source.is_file():
         raise ToolchainError(f"kubefed {versions.kubefed}: no CRDs at {source}")
     dest.parent.mkdir(parents=True, exist_ok=True)
+    chart = dest.parent / "chart"
+    if not chart.is_dir():
+        shutil.copytree(module_dir / "charts/kubefed", chart)
+        for path in [chart, *chart.rglob("*")]:  # the module cache is read-only
+            path.chmod(0o755 if path.is_dir() else 0o644)
     _install(source, dest)
     dest.chmod(0o644)
     return dest

@@ -28,7 +28,7 @@ options:
     choices: [auto, path, download, build]
     default: auto
   versions:
-    description: Pinned versions per group (kubernetes, etcd, kwok, kubefed), each like v1.2.3.
+    description: Pinned versions per group (kubernetes, etcd, kwok, kubefed, helm), each like v1.2.3.
     type: dict
     default: {}
   cache_dir:
@@ -96,7 +96,8 @@ ARGUMENT_SPEC = dict(
 def _assets(names: list[str], versions: toolchain.Versions, cache: Path) -> dict[str, str]:
     """Files that come with a binary's Go module (KubeFed's CRDs)."""
     if any(n.startswith("kubefed") for n in names):
-        return {"kubefed_crds": str(toolchain.kubefed_crds(versions, cache))}
+        crds = toolchain.kubefed_crds(versions, cache)
+        return {"kubefed_crds": str(crds), "kubefed_chart": str(crds.parent / "chart")}
     return {}
 
 
@@ -105,7 +106,7 @@ def main() -> None:
     p = module.params
     lines: list[str] = []
     try:
-        unknown = sorted(set(p["versions"]) - {"kubernetes", "etcd", "kwok", "kubefed"})
+        unknown = sorted(set(p["versions"]) - {"kubernetes", "etcd", "kwok", "kubefed", "helm"})
         if unknown:
             raise toolchain.ToolchainError(f"versions has unknown group(s): {', '.join(unknown)}")
         versions = toolchain.Versions(**p["versions"])
