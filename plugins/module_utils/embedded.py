@@ -255,7 +255,7 @@ def listening_ports() -> set[int]:
     return {port for port, _ in _listening_sockets()}
 
 
-def kwokctl_config(spec: ClusterSpec, binaries: Binaries, kube_version: str, ports: Mapping[str, int]) -> str:
+def kwokctl_config(spec: ClusterSpec, binaries: Binaries, kube_version: str, ports: Mapping[str, int], disable_qps_limits: bool = False) -> str:
     """The KwokctlConfiguration for one cluster (JSON is valid YAML)."""
     missing = [name for name in COMPONENT_PORTS if name not in ports]
     if missing:
@@ -275,6 +275,9 @@ def kwokctl_config(spec: ClusterSpec, binaries: Binaries, kube_version: str, por
         "kubeControllerManagerBinary": binaries.kube_controller_manager,
         "kubeSchedulerBinary": binaries.kube_scheduler,
         "kubectlBinary": binaries.kubectl,
+        # false keeps the components' stock client rate limits (the
+        # controller manager's 20 requests/s): what a default cluster does.
+        "disableQPSLimits": disable_qps_limits,
     }
     doc = {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
@@ -463,6 +466,7 @@ class EmbeddedTestbed:
         report: Reporter = _quiet,
         start_timeout: float = 180,
         nodes_timeout: float = 120,
+        disable_qps_limits: bool = False,
     ):
         self.work_dir = Path(work_dir).resolve()
         # Teardown works without binaries: pid files and /proc find the processes.
@@ -472,6 +476,7 @@ class EmbeddedTestbed:
         self.report = report
         self.start_timeout = start_timeout
         self.nodes_timeout = nodes_timeout
+        self.disable_qps_limits = disable_qps_limits
         self._lock = threading.Lock()
 
     # -- paths ----------------------------------------------------------
@@ -543,7 +548,7 @@ class EmbeddedTestbed:
             config = self.config_path(spec.name)
             if ports is None:
                 ports = dict(zip(COMPONENT_PORTS, allocate_ports(len(COMPONENT_PORTS), avoid=[spec.apiserver_port])))
-            config.write_text(kwokctl_config(spec, self.binaries, self.kube_version, ports))
+            config.write_text(kwokctl_config(spec, self.binaries, self.kube_version, ports, self.disable_qps_limits))
             self.report(f"{spec.name}: starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok on {LOOPBACK}:{spec.apiserver_port}")
             try:
                 self.kwokctl.run(

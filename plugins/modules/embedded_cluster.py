@@ -53,6 +53,14 @@ options:
     description: Seconds the simulated nodes may take to be Ready.
     type: int
     default: 120
+  disable_qps_limits:
+    description:
+      - Lift the client rate limits of kube-controller-manager, kube-scheduler
+        and KWOK (kwokctl's C(disableQPSLimits)). The default keeps stock
+        Kubernetes behaviour, where the controller manager creates at most 20
+        pods a second. Applies when a cluster is created.
+    type: bool
+    default: false
 author: fedbench contributors
 """
 
@@ -104,6 +112,7 @@ ARGUMENT_SPEC = dict(
     kubernetes_version=dict(type="str", default="v1.36.1"),
     start_timeout=dict(type="int", default=180),
     nodes_timeout=dict(type="int", default=120),
+    disable_qps_limits=dict(type="bool", default=False),
 )
 
 
@@ -122,6 +131,7 @@ def main() -> None:
             report=progress.append,
             start_timeout=p["start_timeout"],
             nodes_timeout=p["nodes_timeout"],
+            disable_qps_limits=p["disable_qps_limits"],
         )
         if p["state"] == "leftovers" or module.check_mode:
             if p["state"] == "present":

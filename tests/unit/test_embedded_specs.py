@@ -86,6 +86,9 @@ def test_kwokctl_config_binds_loopback_and_pins_every_port(tmp_path):
     assert opts["kubeApiserverPort"] == 40000
     assert {opts[name] for name in embedded.COMPONENT_PORTS} == set(range(50000, 50005))
     assert opts["etcdBinary"].endswith("/etcd")
+    assert opts["disableQPSLimits"] is False  # stock client rate limits unless asked
+    lifted = json.loads(embedded.kwokctl_config(spec, binaries, "v1.36.1", ports, disable_qps_limits=True))
+    assert lifted["options"]["disableQPSLimits"] is True
     with pytest.raises(embedded.TestbedError, match="no port for"):
         embedded.kwokctl_config(spec, binaries, "v1.36.1", {})
 
