@@ -529,7 +529,7 @@ def kubefed_crds(versions: Versions, cache: Path | None = None) -> Path:
     """KubeFed's CRDs from its module (the chart's), cached beside its binaries."""
     cache = cache or cache_root()
     dest = cache / "share" / "kubefed" / versions.kubefed / "crds.yaml"
-    if dest.is_file():
+    if dest.is_file() and (dest.parent / "chart" / "Chart.yaml").is_file():
         return dest
     env = dict(os.environ, GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
     with tempfile.TemporaryDirectory(prefix="fedbench-kubefed-") as tmp:
