@@ -19,8 +19,8 @@ import asyncio
 import json
 import ssl
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable
 
 from ansible_collections.fedbench.testbed.plugins.module_utils import stats
 

@@ -26,7 +26,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -477,7 +476,6 @@ class EmbeddedTestbed:
         self.start_timeout = start_timeout
         self.nodes_timeout = nodes_timeout
         self.disable_qps_limits = disable_qps_limits
-        self._lock = threading.Lock()
 
     # -- paths ----------------------------------------------------------
     def kubeconfig_path(self, name: str) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import embedded, experiment, kube, lifecycle, results
+from ansible_collections.fedbench.testbed.plugins.module_utils import embedded, experiment, kube, results
 
 from .conftest import ROOT
 
