@@ -406,7 +406,7 @@ def all_ready(state: State, workload: Workload) -> bool:
 
 
 def all_gone(state: State, workload: Workload) -> bool:
-    return not state.of("Deployment") and not state.of("Pod") and not state.of("ReplicaSet")
+    return not (state.count("Deployment") or state.count("Pod") or state.count("ReplicaSet"))
 
 
 # --------------------------------------------------------------------------

@@ -152,22 +152,33 @@ def make_event(cluster: str, kind: str, etype: str, obj: dict, mark: Mark) -> Ev
 
 
 class State:
-    """What the watches have seen so far; read by the predicates."""
+    """What the watches have seen so far; read by the predicates.
+
+    Objects are kept per kind, so a predicate over the Deployments does not
+    scan thousands of pods on every event.
+    """
 
     def __init__(self) -> None:
-        self.objects: dict[tuple[str, str, str], Event] = {}
+        self.by_kind: dict[str, dict[tuple[str, str], Event]] = {}
         self.events: list[Event] = []
 
     def apply(self, event: Event) -> None:
         self.events.append(event)
-        key = (event.cluster, event.kind, event.name)
+        objects = self.by_kind.setdefault(event.kind, {})
+        key = (event.cluster, event.name)
         if event.type == "DELETED":
-            self.objects.pop(key, None)
+            objects.pop(key, None)
         else:
-            self.objects[key] = event
+            objects[key] = event
 
     def of(self, kind: str, cluster: str | None = None) -> list[Event]:
-        return [e for (c, k, _), e in self.objects.items() if k == kind and (cluster is None or c == cluster)]
+        objects = self.by_kind.get(kind, {})
+        if cluster is None:
+            return list(objects.values())
+        return [e for (c, _), e in objects.items() if c == cluster]
+
+    def count(self, kind: str) -> int:
+        return len(self.by_kind.get(kind, {}))
 
 
 class WatchFailed(Exception):
