@@ -95,30 +95,23 @@ class Managed:
             log.close()
         deadline = time.monotonic() + timeout
         if self.detach:
-            proc.wait(timeout=10)
-            pid = None
+            proc.wait(timeout=10)  # setsid's own fork returns at once
+            pid = self._find()
             while pid is None and time.monotonic() < deadline:
+                time.sleep(0.05)
                 pid = self._find()
-                if pid is None:
-                    time.sleep(0.05)
             if pid is None:
                 raise ProcessError(f"{self.name}: started but not found running; log {self.log_file}:\n{self.log_tail()}")
-            self.pid_file.write_text(f"{pid}\n")
-            while time.monotonic() < deadline:
-                if self.pid() is None:
-                    self.pid_file.unlink(missing_ok=True)
-                    raise ProcessError(f"{self.name} exited; log {self.log_file}:\n{self.log_tail()}")
-                if self.healthy():
-                    return True
-                time.sleep(0.2)
-            self.stop()
-            raise ProcessError(f"{self.name} did not become healthy at {self.health_url} within {timeout:.0f}s; log {self.log_file}:\n{self.log_tail()}")
-        self.pid_file.write_text(f"{proc.pid}\n")
+            exited = lambda: self.pid() is None  # noqa: E731
+        else:
+            pid = proc.pid
+            exited = lambda: proc.poll() is not None  # noqa: E731
+        self.pid_file.write_text(f"{pid}\n")
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                tail = self.log_tail()
+            if exited():
                 self.pid_file.unlink(missing_ok=True)
-                raise ProcessError(f"{self.name} exited with code {proc.returncode}; log {self.log_file}:\n{tail}")
+                code = "" if self.detach else f" with code {proc.returncode}"
+                raise ProcessError(f"{self.name} exited{code}; log {self.log_file}:\n{self.log_tail()}")
             if self.healthy():
                 return True
             time.sleep(0.2)
