@@ -57,12 +57,16 @@ def testbed_info(clusters: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 def write_atomic(path: Path, data: Any, mode: int = 0o644) -> None:
     """Write JSON so that readers see the old file or the new one, never half."""
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=False) + "\n", mode)
+
+
+def write_text_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write text so that readers see the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=1, sort_keys=False)
-            handle.write("\n")
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
@@ -79,7 +83,8 @@ def _slug(value: Any) -> str:
 def sample_path(results_dir: Path, envelope: Mapping[str, Any]) -> Path:
     p = envelope["parameters"]
     rep = envelope["samples"][0].get("repetition", 0)
-    name = "-".join(_slug(x) for x in (envelope["experiment"], envelope["framework"], p.get("layout", ""), p.get("replicas", ""), f"r{rep}"))
+    point = (p["point"],) if p.get("point") else (p.get("layout", ""), p.get("replicas", ""))
+    name = "-".join(_slug(x) for x in (envelope["experiment"], envelope["framework"], *point, f"r{rep}"))
     return results_dir / "samples" / f"{name}.json"
 
 
@@ -127,7 +132,64 @@ def burst_summaries(samples: list[Mapping[str, Any]]) -> dict[str, dict[str, Any
     return out
 
 
-SUMMARIZERS = {"lifecycle": lifecycle_summaries, "burst": burst_summaries}
+def _dig(sample: Mapping[str, Any], path: str) -> Any:
+    value: Any = sample
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _over_samples(samples: list[Mapping[str, Any]], metrics: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """One summary across the finished samples per headline metric (name -> path in a sample)."""
+    ok = [s for s in samples if s.get("status") == "ok"]
+    return {name: stats.summarize((_dig(s, path) for s in ok), 4) for name, path in metrics.items()}
+
+
+CHURN_METRICS = {
+    "achieved_rate": "summary.achieved_rate",
+    "rate_accuracy": "summary.rate_accuracy",
+    "error_ratio": "summary.error_ratio",
+    "create.p50": "summary.verbs.create.latency.p50",
+    "create.p99": "summary.verbs.create.latency.p99",
+    "update.p99": "summary.verbs.update.latency.p99",
+    "delete.p99": "summary.verbs.delete.latency.p99",
+}
+INFORMER_METRICS = {
+    "notify.added.p50": "summary.notify_latency.ADDED.p50",
+    "notify.added.p99": "summary.notify_latency.ADDED.p99",
+    "notify.modified.p99": "summary.notify_latency.MODIFIED.p99",
+    "queue_wait.p99": "summary.queue_wait.p99",
+}
+DENSITY_METRICS = {
+    "pod_startup.p50": "summary.pod_startup.p50",
+    "pod_startup.p90": "summary.pod_startup.p90",
+    "pod_startup.p99": "summary.pod_startup.p99",
+    "scheduling_throughput": "summary.scheduling_throughput.mean",
+    "pods_per_second_to_running": "summary.pods_per_second_to_running",
+}
+
+
+def churn_summaries(samples: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    return _over_samples(samples, CHURN_METRICS)
+
+
+def informer_summaries(samples: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    return _over_samples(samples, INFORMER_METRICS)
+
+
+def density_summaries(samples: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    return _over_samples(samples, DENSITY_METRICS)
+
+
+SUMMARIZERS = {
+    "lifecycle": lifecycle_summaries,
+    "burst": burst_summaries,
+    "churn": churn_summaries,
+    "informer": informer_summaries,
+    "density": density_summaries,
+}
 
 
 def merge(envelopes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -248,7 +310,82 @@ def to_markdown(document: Mapping[str, Any]) -> str:
             errors = ", ".join(f"{c} {n}" for c, n in sorted(slot["errors"].items())) or "–"
             latency = f"{lat['p50']:.3f} / {lat['p99']:.3f} / {lat['max']:.3f}" if lat.get("count") else "–"
             lines.append(f"| {slot['slot']} | {slot['requests']} | {slot['successes']} | {served} | {latency} | {errors} |")
+    lines += apimachinery_markdown(document)
     return "\n".join(lines) + "\n"
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def apimachinery_markdown(document: Mapping[str, Any]) -> list[str]:
+    points = {e: [p for p in document["results"] if p["experiment"] == e] for e in ("churn", "informer", "density")}
+    lines: list[str] = []
+    if points["churn"]:
+        lines += [
+            "",
+            "## API machinery: ConfigMap churn",
+            "",
+            "Open loop: *drawn* is the rate of the Poisson arrivals actually drawn for the window "
+            "(they scatter around the requested rate by 1/sqrt(rate × duration)); accuracy is achieved / requested.",
+            "",
+            "| point | requested / s | drawn / s | achieved / s | accuracy | create p50 / p99 (s) | update p99 | delete p99 | errors | API SLOs |",
+            "| --- | ---: | ---: | ---: | ---: | --- | --- | --- | --- | --- |",
+        ]
+        for point in points["churn"]:
+            for sample in point["samples"]:
+                s = sample.get("summary") or {}
+                verbs = s.get("verbs") or {}
+                lat = lambda v, q: (verbs.get(v) or {}).get("latency", {}).get(q)  # noqa: E731
+                errors = ", ".join(f"{k} {n}" for k, n in sorted((s.get("errors") or {}).items())) or "–"
+                slo = sample.get("apiserver") or {}
+                lines.append(
+                    f"| {point['parameters'].get('point')} r{sample.get('repetition')} | {_num(s.get('requested_rate'), 1)} "
+                    f"| {_num(s.get('scheduled_rate'), 1)} | {_num(s.get('achieved_rate'), 1)} | {_num(s.get('rate_accuracy'), 3)} "
+                    f"| {_num(lat('create', 'p50'), 4)} / {_num(lat('create', 'p99'), 4)} | {_num(lat('update', 'p99'), 4)} "
+                    f"| {_num(lat('delete', 'p99'), 4)} | {errors} | {'pass' if slo.get('slo_pass') else 'FAIL' if slo else '–'} |"
+                )
+    if points["informer"]:
+        lines += [
+            "",
+            "## API machinery: informer beside the churn",
+            "",
+            "| point | objects seen | events added / modified / deleted | notify p50 / p99 (s) | queue wait p99 (s) | coalesced |",
+            "| --- | ---: | --- | --- | --- | ---: |",
+        ]
+        for point in points["informer"]:
+            for sample in point["samples"]:
+                s = sample.get("summary") or {}
+                ev = s.get("events") or {}
+                added = (s.get("notify_latency") or {}).get("ADDED") or {}
+                lines.append(
+                    f"| {point['parameters'].get('point')} r{sample.get('repetition')} | {s.get('objects_seen')} "
+                    f"| {ev.get('ADDED')} / {ev.get('MODIFIED')} / {ev.get('DELETED')} | {_num(added.get('p50'), 4)} / {_num(added.get('p99'), 4)} "
+                    f"| {_num((s.get('queue_wait') or {}).get('p99'), 5)} | {s.get('coalesced')} |"
+                )
+    if points["density"]:
+        lines += [
+            "",
+            "## API machinery: density on hollow nodes",
+            "",
+            "| nodes × pods/node | pods Running | pod startup p50 / p90 / p99 (s) | SLO 5 s | scheduling pods/s | API SLOs | busiest process |",
+            "| --- | ---: | --- | --- | ---: | --- | --- |",
+        ]
+        for point in points["density"]:
+            p = point["parameters"]
+            for sample in point["samples"]:
+                s = sample.get("summary") or {}
+                ps = s.get("pod_startup") or {}
+                proc = sample.get("processes") or {}
+                busiest = proc.get("busiest")
+                busy = f"{busiest} ({proc['components'][busiest]['cpu_cores']:.2f} cores)" if busiest else "–"
+                lines.append(
+                    f"| {p.get('nodes')} × {p.get('pods_per_node')} | {s.get('running')} / {s.get('pods')} "
+                    f"| {_num(ps.get('p50'), 3)} / {_num(ps.get('p90'), 3)} / {_num(ps.get('p99'), 3)} "
+                    f"| {'pass' if s.get('pod_startup_pass') else 'FAIL'} | {_num((s.get('scheduling_throughput') or {}).get('mean'), 1)} "
+                    f"| {'pass' if (sample.get('apiserver') or {}).get('slo_pass') else 'FAIL'} | {busy} |"
+                )
+    return lines
 
 
 def aggregate(results_dir: str | Path, schema_path: str | Path, run_id: str) -> dict[str, Any]:

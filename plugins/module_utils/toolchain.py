@@ -525,6 +525,38 @@ def find_local(
     return resolved, missing
 
 
+def kwok_manifests(versions: Versions, cache: Path | None = None) -> Path:
+    """KWOK's CRDs and Helm charts (controller, fast stages) from its module, cached.
+
+    For kind and existing clusters, where KWOK's controller runs in the
+    cluster (image registry.k8s.io/kwok/kwok:<version>) instead of as a local
+    process. Returns the folder holding ``crds/``, ``chart/`` and ``stage-fast/``.
+    """
+    cache = cache or cache_root()
+    dest = cache / "share" / "kwok" / versions.kwok
+    if (dest / "chart" / "Chart.yaml").is_file() and (dest / "stage-fast" / "Chart.yaml").is_file() and (dest / "crds").is_dir():
+        return dest
+    env = dict(os.environ, GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
+    with tempfile.TemporaryDirectory(prefix="fedbench-kwok-") as tmp:
+        out = _run_go(["mod", "download", "-json", f"sigs.k8s.io/kwok@{versions.kwok}"], Path(tmp), env, "kwok manifests")
+    import json
+
+    module_dir = Path(json.loads(out)["Dir"])
+    pieces = {"crds": module_dir / "kustomize/crd/bases", "chart": module_dir / "charts/kwok", "stage-fast": module_dir / "charts/stage-fast"}
+    for name, source in pieces.items():
+        if not source.is_dir():
+            raise ToolchainError(f"kwok {versions.kwok}: no {name} at {source}")
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, source in pieces.items():
+        target = dest / name
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(source, target)
+        for path in [target, *target.rglob("*")]:  # the module cache is read-only
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    return dest
+
+
 def kubefed_crds(versions: Versions, cache: Path | None = None) -> Path:
     """KubeFed's CRDs from its module (the chart's), cached beside its binaries."""
     cache = cache or cache_root()

@@ -18,27 +18,27 @@ description:
     outlier detection on the local endpoints; a retry that goes to the other
     priority; an east-west mTLS listener that serves from the local endpoints.
 options:
-  cluster: {type: str, required: true, description: The cluster this gateway belongs to.}
-  path: {type: path, required: true, description: Where to write the configuration (JSON).}
-  admin_port: {type: int, required: true, description: Envoy's admin port on 127.0.0.1.}
-  local_port: {type: int, required: true, description: The clients' listener on 127.0.0.1.}
-  eastwest_port: {type: int, required: true, description: The mTLS listener for the peer.}
+  cluster: {type: str, required: true, description: "The cluster this gateway belongs to."}
+  path: {type: path, required: true, description: "Where to write the configuration (JSON)."}
+  admin_port: {type: int, required: true, description: "Envoy's admin port on 127.0.0.1."}
+  local_port: {type: int, required: true, description: "The clients' listener on 127.0.0.1."}
+  eastwest_port: {type: int, required: true, description: "The mTLS listener for the peer."}
   echo:
     description: The local echo servers, each C(address) (127.0.0.0/8) and C(port).
     type: list
     elements: dict
     required: true
-  peer: {type: dict, description: The peer gateway's east-west C(address) and C(port); none for a single cluster.}
-  cert_chain: {type: path, required: true, description: This gateway's certificate and its intermediate CA.}
-  private_key: {type: path, required: true, description: This gateway's key.}
-  root_cert: {type: path, required: true, description: The shared root CA.}
-  max_connections: {type: int, default: 1024, description: Circuit breaker, local endpoints.}
-  max_pending_requests: {type: int, default: 1024, description: Circuit breaker, local endpoints.}
-  consecutive_errors: {type: int, default: 1, description: Outlier detection, consecutive 5xx before ejection.}
-  base_ejection_seconds: {type: float, default: 60, description: Outlier detection, base ejection time.}
-  retries: {type: int, default: 1, description: Retries, each to the other priority.}
-  request_timeout_seconds: {type: float, default: 5, description: Route timeout.}
-  access_log: {type: path, description: An access log file.}
+  peer: {type: dict, description: "The peer gateway's east-west C(address) and C(port); none for a single cluster."}
+  cert_chain: {type: path, required: true, description: "This gateway's certificate and its intermediate CA."}
+  private_key: {type: path, required: true, description: "This gateway's key."}
+  root_cert: {type: path, required: true, description: "The shared root CA."}
+  max_connections: {type: int, default: 1024, description: "Circuit breaker, local endpoints."}
+  max_pending_requests: {type: int, default: 1024, description: "Circuit breaker, local endpoints."}
+  consecutive_errors: {type: int, default: 1, description: "Outlier detection, consecutive 5xx before ejection."}
+  base_ejection_seconds: {type: float, default: 60, description: "Outlier detection, base ejection time."}
+  retries: {type: int, default: 1, description: "Retries, each to the other priority."}
+  request_timeout_seconds: {type: float, default: 5, description: "Route timeout."}
+  access_log: {type: path, description: "An access log file."}
 author: fedbench contributors
 """
 

@@ -13,8 +13,8 @@ description:
   - Draws the plots (matplotlib, Agg) into C(report/) and writes
     C(report.html), which opens in a browser with no network.
 options:
-  results_dir: {type: path, required: true, description: The run's results folder.}
-  schema: {type: path, required: true, description: docs/results.schema.json.}
+  results_dir: {type: path, required: true, description: "The run's results folder."}
+  schema: {type: path, required: true, description: "docs/results.schema.json."}
 author: fedbench contributors
 """
 
@@ -27,7 +27,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 report: {description: Path of report.html., returned: success, type: str}
-images: {description: The images it references, relative to it., returned: success, type: list, elements: str}
+images: {description: "The images it references, relative to it.", returned: success, type: list, elements: str}
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib

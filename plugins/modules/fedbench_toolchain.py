@@ -41,6 +41,16 @@ options:
       - The toolchain role calls it so first, so a warm cache costs no polling.
     type: bool
     default: false
+  assets:
+    description:
+      - Files shipped in a binary's Go module to copy into the cache and
+        return in RV(assets). C(kwok_manifests) is KWOK's CRDs and its Helm
+        charts (controller, fast stages), for KWOK inside a cluster.
+      - KubeFed's CRDs and chart come whenever a C(kubefed) binary is named.
+    type: list
+    elements: str
+    choices: [kwok_manifests]
+    default: []
 author: fedbench contributors
 """
 
@@ -90,15 +100,19 @@ ARGUMENT_SPEC = dict(
     versions=dict(type="dict", default={}),
     cache_dir=dict(type="path"),
     local_only=dict(type="bool", default=False),
+    assets=dict(type="list", elements="str", default=[], choices=["kwok_manifests"]),
 )
 
 
-def _assets(names: list[str], versions: toolchain.Versions, cache: Path) -> dict[str, str]:
-    """Files that come with a binary's Go module (KubeFed's CRDs)."""
+def _assets(names: list[str], versions: toolchain.Versions, cache: Path, wanted: list[str] = ()) -> dict[str, str]:
+    """Files that come with a binary's Go module (KubeFed's CRDs and chart, KWOK's manifests)."""
+    assets: dict[str, str] = {}
     if any(n.startswith("kubefed") for n in names):
         crds = toolchain.kubefed_crds(versions, cache)
-        return {"kubefed_crds": str(crds), "kubefed_chart": str(crds.parent / "chart")}
-    return {}
+        assets.update(kubefed_crds=str(crds), kubefed_chart=str(crds.parent / "chart"))
+    if "kwok_manifests" in wanted:
+        assets["kwok_manifests"] = str(toolchain.kwok_manifests(versions, cache))
+    return assets
 
 
 def main() -> None:
@@ -121,13 +135,13 @@ def main() -> None:
                 binaries={k: v.path for k, v in found.items()},
                 details=[asdict(v) for v in found.values()],
                 missing=[c.name for c in missing],
-                assets=_assets(p["names"], versions, cache) if not missing and not module.check_mode else {},
+                assets=_assets(p["names"], versions, cache, p["assets"]) if not missing and not module.check_mode else {},
             )
         resolved = toolchain.ensure(p["names"], versions=versions, source=p["source"], cache=cache, report=lines.append)
     except toolchain.ToolchainError as exc:
         module.fail_json(msg=str(exc), progress=lines)
     try:
-        assets = _assets(p["names"], versions, cache)
+        assets = _assets(p["names"], versions, cache, p["assets"])
     except toolchain.ToolchainError as exc:
         module.fail_json(msg=str(exc))
     changed = any(r.source in ("download", "build") for r in resolved.values())

@@ -18,28 +18,28 @@ description:
   - Writes the result at once to O(results_dir) as
     C(samples/burst-<framework>-<profile>-r<repetition>.json) (atomically).
 options:
-  targets: {type: list, elements: str, required: true, description: Gateway URLs (http or https on 127.0.0.0/8).}
-  slot_seconds: {type: float, default: 1.0, description: Length of one slot.}
+  targets: {type: list, elements: str, required: true, description: "Gateway URLs (http or https on 127.0.0.0/8)."}
+  slot_seconds: {type: float, default: 1.0, description: "Length of one slot."}
   requests:
     description: Requests per slot. Empty means the study's profile, M(default_schedule) - 1 per slot, 3 in slots 2-4, O(spike) in slots 5-15, 1 after, 20 slots.
     type: list
     elements: int
     default: []
-  spike: {type: int, default: 6, description: Parallel requests per slot in the default profile's spike.}
-  timeout: {type: float, default: 5.0, description: Per-request timeout, seconds.}
-  duration: {type: float, description: Start no slot after this many seconds.}
-  connections: {type: int, default: 0, description: Client connection limit (0 is none).}
-  ca_file: {type: path, description: CA for https targets.}
-  cert_file: {type: path, description: Client certificate for https targets.}
-  key_file: {type: path, description: Client key for https targets.}
-  verify: {type: bool, default: true, description: Verify https targets.}
-  framework: {type: str, default: istio-emulated, description: What carried the traffic (for the results).}
-  profile: {type: str, default: default, description: The schedule's name (for the results).}
-  local_cluster: {type: str, description: The cluster whose gateway the client uses (for the local share).}
-  repetition: {type: int, default: 1, description: Which repetition.}
-  testbed: {type: list, elements: dict, default: [], description: The testbed's facts, recorded in the result.}
-  run_id: {type: str, required: true, description: The run.}
-  results_dir: {type: path, required: true, description: The run's results folder.}
+  spike: {type: int, default: 6, description: "Parallel requests per slot in the default profile's spike."}
+  timeout: {type: float, default: 5.0, description: "Per-request timeout, seconds."}
+  duration: {type: float, description: "Start no slot after this many seconds."}
+  connections: {type: int, default: 0, description: "Client connection limit (0 is none)."}
+  ca_file: {type: path, description: "CA for https targets."}
+  cert_file: {type: path, description: "Client certificate for https targets."}
+  key_file: {type: path, description: "Client key for https targets."}
+  verify: {type: bool, default: true, description: "Verify https targets."}
+  framework: {type: str, default: istio-emulated, description: "What carried the traffic (for the results)."}
+  profile: {type: str, default: default, description: "The schedule's name (for the results)."}
+  local_cluster: {type: str, description: "The cluster whose gateway the client uses (for the local share)."}
+  repetition: {type: int, default: 1, description: "Which repetition."}
+  testbed: {type: list, elements: dict, default: [], description: "The testbed's facts, recorded in the result."}
+  run_id: {type: str, required: true, description: "The run."}
+  results_dir: {type: path, required: true, description: "The run's results folder."}
 author: fedbench contributors
 """
 

@@ -18,17 +18,17 @@ description:
   - A port in O(ports) already taken on 127.0.0.1 fails before the start,
     naming the port.
 options:
-  name: {type: str, required: true, description: What the process is, for messages.}
-  argv: {type: list, elements: str, required: true, description: The command line; the first element is an absolute path.}
-  pid_file: {type: path, required: true, description: Where its pid is kept.}
-  log_file: {type: path, required: true, description: Where its output goes.}
-  health_url: {type: str, default: "", description: An http URL on 127.0.0.1 that answers 2xx once it is up.}
-  ports: {type: list, elements: int, default: [], description: Ports it will listen on.}
-  env: {type: dict, default: {}, description: Extra environment.}
-  state: {type: str, choices: [started, stopped], default: started, description: Started or stopped.}
-  timeout: {type: int, default: 60, description: Seconds to become healthy.}
-  restart: {type: bool, default: false, description: Stop a running process first (its configuration changed).}
-  detach: {type: bool, default: false, description: Start it through C(setsid --fork), for programs that stop when their parent exits (Envoy).}
+  name: {type: str, required: true, description: "What the process is, for messages."}
+  argv: {type: list, elements: str, required: true, description: "The command line; the first element is an absolute path."}
+  pid_file: {type: path, required: true, description: "Where its pid is kept."}
+  log_file: {type: path, required: true, description: "Where its output goes."}
+  health_url: {type: str, default: "", description: "An http URL on 127.0.0.1 that answers 2xx once it is up."}
+  ports: {type: list, elements: int, default: [], description: "Ports it will listen on."}
+  env: {type: dict, default: {}, description: "Extra environment."}
+  state: {type: str, choices: [started, stopped], default: started, description: "Started or stopped."}
+  timeout: {type: int, default: 60, description: "Seconds to become healthy."}
+  restart: {type: bool, default: false, description: "Stop a running process first (its configuration changed)."}
+  detach: {type: bool, default: false, description: "Start it through C(setsid --fork), for programs that stop when their parent exits (Envoy)."}
 author: fedbench contributors
 """
 

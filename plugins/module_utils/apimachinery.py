@@ -1,0 +1,251 @@
+# -*- coding: utf-8 -*-
+# Copyright: fedbench contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""From the API-machinery modules' parameters to kept results (tested without Ansible).
+
+Each function validates its parameters (a bad one yields an :class:`Outcome`
+whose message names it), runs the experiment on one cluster, writes the
+sample at once under ``results_dir`` and returns what the module reports.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from ansible_collections.fedbench.testbed.plugins.module_utils import akube, churn, density, hollow, informer, procstat, results, watch
+from ansible_collections.fedbench.testbed.plugins.module_utils.args_common import clusters_from
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiment import Outcome
+
+
+def _cluster(params: Mapping[str, Any]) -> dict[str, Any]:
+    clusters = clusters_from(params)
+    wanted = params.get("cluster")
+    if wanted:
+        for c in clusters:
+            if c["name"] == wanted:
+                return c
+        raise ValueError(f"cluster {wanted!r} is not among the clusters given ({', '.join(c['name'] for c in clusters)})")
+    return clusters[0]
+
+
+def _kube(cluster: Mapping[str, Any], **kwargs: Any) -> akube.AsyncKube:
+    return akube.AsyncKube.from_kubeconfig(cluster["kubeconfig"], cluster["context"], **kwargs)
+
+
+def _envelope(params: Mapping[str, Any], experiment: str, cluster: Mapping[str, Any], parameters: dict[str, Any], sample: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "schema": results.SCHEMA,
+        "run_id": params["run_id"],
+        "experiment": experiment,
+        "framework": params.get("framework") or "native",
+        "testbed": results.testbed_info(params.get("testbed") or [cluster]),
+        "parameters": {"cluster": cluster["name"], **parameters},
+        "samples": [sample],
+    }
+
+
+def _unreachable(cluster: Mapping[str, Any], exc: BaseException) -> str:
+    return f"cluster {cluster['name']!r} ({cluster.get('server') or cluster['kubeconfig']}): cannot reach its API server: {type(exc).__name__}: {exc}"
+
+
+# -- churn ---------------------------------------------------------------------
+
+
+def churn_spec(params: Mapping[str, Any]) -> churn.ChurnSpec:
+    return churn.ChurnSpec(
+        mode=params["mode"],
+        duration=params["duration"],
+        rate=(params.get("rate") or 0.0) if params["mode"] == "closed" else params.get("rate"),
+        lifetime=params.get("lifetime") if params.get("lifetime") is not None else 0.0,
+        workers=params.get("workers") or 0,
+        payload_bytes=params.get("payload_bytes", 128),
+        namespaces=tuple(params.get("namespaces") or ("fedbench-churn",)),
+        connections=params.get("connections", 32),
+        timeout=params.get("timeout", 10.0),
+        seed=params.get("seed"),
+        token=params.get("token") or "churn",
+    )
+
+
+def churn_point(spec: churn.ChurnSpec) -> str:
+    if spec.mode == "open":
+        return f"open-rate{spec.rate:g}-life{spec.lifetime:g}"
+    return f"closed-workers{spec.workers}-rate{spec.rate:g}"
+
+
+def ops_csv(ops: list[tuple]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(churn.OPS_COLUMNS)
+    writer.writerows(ops)
+    return out.getvalue()
+
+
+def churn_from_params(params: Mapping[str, Any], *, check_mode: bool = False) -> Outcome:
+    try:
+        spec = churn_spec(params)
+        cluster = _cluster(params)
+    except (churn.ChurnError, ValueError, TypeError) as exc:
+        return Outcome(True, str(exc))
+    point = churn_point(spec)
+    if check_mode:
+        return Outcome(False, result={"point": point, "summary": {}})
+    started = watch.wall_now()
+
+    async def go() -> dict[str, Any]:
+        async with _kube(cluster, connections=spec.connections, timeout=spec.timeout) as kube:
+            return await churn.run(kube, spec, scrape=params.get("scrape_metrics", True), sentinel=True)
+
+    try:
+        out = akube.run(go())
+    except (OSError, akube.ApiError, akube.KubeconfigError) as exc:
+        return Outcome(True, _unreachable(cluster, exc))
+    except Exception as exc:  # aiohttp's connection errors
+        return Outcome(True, _unreachable(cluster, exc))
+    summary = out["summary"]
+    status = "error" if out["error"] else "ok"
+    parameters = {
+        "point": point, "layout": point, "replicas": 0, "mode": spec.mode, "rate": spec.rate, "lifetime": spec.lifetime,
+        "workers": spec.workers, "duration": spec.duration, "payload_bytes": spec.payload_bytes,
+        "namespaces": list(spec.namespaces), "connections": spec.connections, "timeout": spec.timeout, "token": spec.token,
+    }
+    sample = {
+        "repetition": params.get("repetition", 1), "status": status, "error": out["error"], "started_at": started,
+        "seed": spec.seed, "summary": summary, "apiserver": out["apiserver"],
+    }
+    envelope = _envelope(params, "churn", cluster, parameters, sample)
+    path = None
+    if params.get("record", True):
+        path = results.keep_sample(params["results_dir"], envelope)
+        ops_path = path.with_suffix(".ops.csv")
+        results.write_text_atomic(ops_path, ops_csv(out["ops"]))
+        sample["ops_file"] = ops_path.name
+        path = results.keep_sample(params["results_dir"], envelope)
+    result = {"point": point, "summary": summary, "apiserver": out["apiserver"], "path": str(path) if path else None, "status": status, "seed": spec.seed}
+    if out["error"]:
+        return Outcome(True, f"churn {point} failed: {out['error']} (the sample is kept: {path})", result)
+    if summary["left"]:
+        return Outcome(True, f"churn {point}: {summary['left']} ConfigMaps are left after the sweep", result)
+    return Outcome(False, result=result)
+
+
+# -- informer ------------------------------------------------------------------
+
+
+def informer_from_params(params: Mapping[str, Any], *, check_mode: bool = False) -> Outcome:
+    try:
+        cluster = _cluster(params)
+        if params["max_duration"] <= 0:
+            raise ValueError(f"max_duration must be > 0 seconds (got {params['max_duration']})")
+        if params.get("work_seconds", 0) < 0:
+            raise ValueError(f"work_seconds must be >= 0 (got {params['work_seconds']})")
+    except ValueError as exc:
+        return Outcome(True, str(exc))
+    if check_mode:
+        return Outcome(False, result={"summary": {}})
+    started = watch.wall_now()
+
+    async def go() -> dict[str, Any]:
+        async with _kube(cluster, connections=4) as kube:
+            return await informer.run(kube, params["token"], work_seconds=params.get("work_seconds", 0.0),
+                                      max_duration=params["max_duration"], ready_file=params.get("ready_file"))
+
+    try:
+        out = akube.run(go())
+    except Exception as exc:
+        return Outcome(True, _unreachable(cluster, exc))
+    summary = out["summary"]
+    status = "ok" if not out["error"] and summary["stopped_by"] == "sentinel" else ("error" if out["error"] else "timeout")
+    point = params.get("point") or params["token"]
+    parameters = {"point": point, "layout": point, "replicas": 0, "token": params["token"], "work_seconds": params.get("work_seconds", 0.0),
+                  "max_duration": params["max_duration"]}
+    sample = {"repetition": params.get("repetition", 1), "status": status, "error": out["error"], "started_at": started, "summary": summary}
+    envelope = _envelope(params, "informer", cluster, parameters, sample)
+    path = results.keep_sample(params["results_dir"], envelope) if params.get("record", True) else None
+    result = {"summary": summary, "status": status, "path": str(path) if path else None}
+    if status != "ok":
+        return Outcome(True, f"informer {point}: {out['error'] or 'no sentinel within max_duration ' + str(params['max_duration']) + ' s'}", result)
+    return Outcome(False, result=result)
+
+
+# -- hollow nodes ----------------------------------------------------------------
+
+
+def hollow_from_params(params: Mapping[str, Any], *, check_mode: bool = False, report: Callable[[str], None] = lambda _l: None) -> Outcome:
+    try:
+        cluster = _cluster(params)
+        if params["count"] < 0 or params["count"] > 5000:
+            raise hollow.HollowError(f"count must be between 0 and 5000 hollow nodes (got {params['count']})")
+        if not 1 <= params.get("pods_per_node", 110) <= 250:
+            raise hollow.HollowError(f"pods_per_node must be between 1 and 250 (got {params['pods_per_node']})")
+    except (ValueError, hollow.HollowError) as exc:
+        return Outcome(True, str(exc))
+
+    async def go() -> dict[str, Any]:
+        async with _kube(cluster, connections=params.get("parallel", 32)) as kube:
+            if check_mode:
+                existing = len(await hollow.hollow_nodes(kube))
+                return {"nodes": existing, "changed": existing != params["count"]}
+            return await hollow.scale(kube, params["count"], pods_per_node=params.get("pods_per_node", 110),
+                                      parallel=params.get("parallel", 32), ready_timeout=params.get("ready_timeout", 600.0), report=report)
+
+    try:
+        out = akube.run(go())
+    except hollow.HollowError as exc:
+        return Outcome(True, f"cluster {cluster['name']!r}: {exc}")
+    except Exception as exc:
+        return Outcome(True, _unreachable(cluster, exc))
+    return Outcome(False, result={"cluster": cluster["name"], **out})
+
+
+# -- density -------------------------------------------------------------------
+
+
+def density_from_params(params: Mapping[str, Any], *, check_mode: bool = False, report: Callable[[str], None] = lambda _l: None) -> Outcome:
+    try:
+        spec = density.DensitySpec(nodes=params["nodes"], pods_per_node=params["pods_per_node"], rate=params["rate"],
+                                   namespace=params.get("namespace") or "fedbench-density", connections=params.get("connections", 16),
+                                   timeout=params.get("timeout", 300.0))
+        cluster = _cluster(params)
+    except (density.DensityError, ValueError) as exc:
+        return Outcome(True, str(exc))
+    point = f"nodes{spec.nodes}-ppn{spec.pods_per_node}-rate{spec.rate:g}"
+    if check_mode:
+        return Outcome(False, result={"point": point, "summary": {}})
+    started = watch.wall_now()
+    cluster_dir = params.get("cluster_dir")
+
+    async def go() -> dict[str, Any]:
+        async with _kube(cluster, connections=spec.connections) as kube:
+            try:
+                with procstat.Sampler(cluster_dir) as sampler:
+                    out = await density.run(kube, spec, report=report)
+                out["processes"] = sampler.result()
+            finally:
+                out_cleanup = await density.cleanup(kube, spec.namespace)
+            out["cleanup_error"] = None if out_cleanup else f"namespace {spec.namespace} still terminating after 300 s"
+            return out
+
+    try:
+        out = akube.run(go())
+    except density.DensityError as exc:
+        return Outcome(True, f"cluster {cluster['name']!r}: {exc}")
+    except Exception as exc:
+        return Outcome(True, _unreachable(cluster, exc))
+    parameters = {"point": point, "layout": point, "replicas": spec.pods, "nodes": spec.nodes, "pods_per_node": spec.pods_per_node,
+                  "rate": spec.rate, "namespace": spec.namespace}
+    sample = {"repetition": params.get("repetition", 1), "status": out["status"],
+              "error": None if out["status"] == "ok" else f"{out['summary']['running']}/{spec.pods} pods Running after {spec.timeout:.0f} s",
+              "cleanup_error": out["cleanup_error"], "started_at": started,
+              "summary": out["summary"], "apiserver": out["apiserver"], "processes": out["processes"]}
+    envelope = _envelope(params, "density", cluster, parameters, sample)
+    path = results.keep_sample(params["results_dir"], envelope) if params.get("record", True) else None
+    result = {"point": point, "summary": out["summary"], "slo_pass": out["apiserver"]["slo_pass"], "processes": out["processes"],
+              "status": out["status"], "path": str(path) if path else None}
+    if out["status"] != "ok" or out["cleanup_error"]:
+        return Outcome(True, f"density {point}: {sample['error'] or out['cleanup_error']} (the sample is kept: {path})", result)
+    return Outcome(False, result=result)
+

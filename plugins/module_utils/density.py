@@ -1,0 +1,224 @@
+# -*- coding: utf-8 -*-
+# Copyright: fedbench contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The density experiment: pods at a given rate onto hollow nodes, until P per node.
+
+Pods (bare ``v1.Pod``, one container, image ``fedbench.io/pause`` that no one
+pulls: KWOK runs them) are created at ``rate`` per second, ``pods_per_node *
+nodes`` in all, with a node selector and a toleration that put them on the
+hollow nodes only. A watch on the namespace, opened before the first create,
+records for every pod when it was:
+
+- ``sent``: the create request left this process;
+- ``created``: the watch reported it (ADDED), as clusterloader2 does;
+- ``scheduled``: the watch first showed it bound to a node;
+- ``running``: the watch first showed it Running.
+
+Pod startup latency is ``created -> running`` (Kubernetes' pod startup SLO:
+p99 <= 5 s for stateless pods, image pulls excluded - there are none here).
+Scheduling throughput is pods bound per second: the mean over the binding
+window, and the percentiles of the per-second counts. API latencies and
+their SLOs come from ``/metrics`` before and after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ansible_collections.fedbench.testbed.plugins.module_utils import akube, apimetrics, hollow, stats
+
+POD_STARTUP_SLO = 5.0
+IMAGE = "fedbench.io/pause:never-pulled"
+
+
+class DensityError(ValueError):
+    pass
+
+
+@dataclass
+class DensitySpec:
+    nodes: int
+    pods_per_node: int
+    rate: float
+    namespace: str = "fedbench-density"
+    connections: int = 16
+    timeout: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.nodes < 1:
+            raise DensityError(f"nodes must be >= 1 (got {self.nodes})")
+        if not 1 <= self.pods_per_node <= 110:
+            raise DensityError(f"pods_per_node must be between 1 and 110, a node's pod capacity (got {self.pods_per_node})")
+        if self.rate is None or self.rate <= 0:
+            raise DensityError(f"rate must be > 0 pods per second (got {self.rate})")
+        if self.timeout <= 0:
+            raise DensityError(f"timeout must be > 0 seconds (got {self.timeout})")
+
+    @property
+    def pods(self) -> int:
+        return self.nodes * self.pods_per_node
+
+
+def pod_manifest(namespace: str, index: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"density-{index:06d}", "namespace": namespace, "labels": {"fedbench.io/experiment": "density"}},
+        "spec": {
+            "nodeSelector": {hollow.LABEL: "true"},
+            "tolerations": [{"key": hollow.TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}],
+            "containers": [{"name": "pause", "image": IMAGE}],
+            "terminationGracePeriodSeconds": 0,
+        },
+    }
+
+
+def per_second(times: list[float]) -> list[int]:
+    """Counts per 1-second window from the first time to the last."""
+    if not times:
+        return []
+    first = min(times)
+    counts = [0] * (int(math.floor(max(times) - first)) + 1)
+    for t in times:
+        counts[int(t - first)] += 1
+    return counts
+
+
+def summarize(pods: dict[str, dict[str, float]], spec: DensitySpec, elapsed_sends: float) -> dict[str, Any]:
+    def delta(a: str, b: str) -> list[float]:
+        return [p[b] - p[a] for p in pods.values() if a in p and b in p]
+
+    startup = stats.summarize(delta("created", "running"), 4)
+    scheduled = sorted(p["scheduled"] for p in pods.values() if "scheduled" in p)
+    window = (scheduled[-1] - scheduled[0]) if len(scheduled) > 1 else 0.0
+    counts = per_second(scheduled)
+    # The last window is partial; leave it out of the percentiles when there are others.
+    full = counts[:-1] if len(counts) > 1 else counts
+    return {
+        "pods": spec.pods,
+        "created": sum(1 for p in pods.values() if "created" in p),
+        "scheduled": len(scheduled),
+        "running": sum(1 for p in pods.values() if "running" in p),
+        "requested_rate": spec.rate,
+        "achieved_create_rate": round(spec.pods / elapsed_sends, 3) if elapsed_sends > 0 else None,
+        "pod_startup": startup,
+        "created_to_scheduled": stats.summarize(delta("created", "scheduled"), 4),
+        "scheduled_to_running": stats.summarize(delta("scheduled", "running"), 4),
+        "sent_to_running": stats.summarize(delta("sent", "running"), 4),
+        "pod_startup_slo": POD_STARTUP_SLO,
+        "pod_startup_pass": startup["p99"] is not None and startup["p99"] <= POD_STARTUP_SLO,
+        "scheduling_throughput": {
+            "mean": round((len(scheduled) - 1) / window, 3) if window > 0 else None,
+            **{k: v for k, v in stats.summarize(full, 1).items() if k in ("p50", "p90", "p99", "max")},
+        },
+    }
+
+
+class _Watcher:
+    def __init__(self, kube: akube.AsyncKube, namespace: str):
+        self.kube = kube
+        self.namespace = namespace
+        self.pods: dict[str, dict[str, float]] = {}
+        self.ready = asyncio.Event()
+
+    def observe(self, obj: dict[str, Any], now: float) -> None:
+        name = obj["metadata"]["name"]
+        record = self.pods.setdefault(name, {})
+        record.setdefault("created", now)
+        if obj.get("spec", {}).get("nodeName"):
+            record.setdefault("scheduled", now)
+        if (obj.get("status") or {}).get("phase") == "Running":
+            record.setdefault("running", now)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        path = f"/api/v1/namespaces/{self.namespace}/pods"
+        items, rv = await self.kube.list(path)
+        for item in items:
+            self.observe(item, loop.time())
+        while True:
+            try:
+                async for event in self.kube.watch(path, rv, on_open=self.ready.set):
+                    obj = event.get("object") or {}
+                    rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
+                    if event.get("type") in ("ADDED", "MODIFIED"):
+                        self.observe(obj, loop.time())
+            except akube.ApiError as exc:
+                if exc.status != 410:
+                    raise
+                items, rv = await self.kube.list(path)
+                for item in items:
+                    self.observe(item, loop.time())
+
+
+async def run(kube: akube.AsyncKube, spec: DensitySpec, *, report: Callable[[str], None] = lambda _l: None) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    nodes = [n for n in await hollow.hollow_nodes(kube) if hollow.ready(n)]
+    if len(nodes) < spec.nodes:
+        raise DensityError(f"density needs {spec.nodes} Ready hollow nodes; the cluster has {len(nodes)} (run the hollow_nodes role first)")
+    await akube.ensure_namespace(kube, spec.namespace, {"fedbench.io/experiment": "density"})
+    # The service account admission waits for the namespace's default account.
+    deadline = loop.time() + 30
+    while (await kube.call("GET", f"/api/v1/namespaces/{spec.namespace}/serviceaccounts/default"))[0] != 200:
+        if loop.time() > deadline:
+            raise DensityError(f"namespace {spec.namespace}: no default service account after 30 s")
+        await asyncio.sleep(0.1)
+    watcher = _Watcher(kube, spec.namespace)
+    watch_task = asyncio.create_task(watcher.run())
+    await asyncio.wait_for(watcher.ready.wait(), 30)
+    before = await kube.request("GET", "/metrics")
+    started = time.time()
+    t0 = loop.time()
+    errors: dict[str, int] = {}
+    sem = asyncio.Semaphore(spec.connections)
+    step = max(1, spec.pods // 10)
+
+    async def create(index: int) -> None:
+        async with sem:
+            body = pod_manifest(spec.namespace, index)
+            watcher.pods.setdefault(body["metadata"]["name"], {})["sent"] = loop.time()
+            status, _ = await kube.call("POST", f"/api/v1/namespaces/{spec.namespace}/pods", body)
+            if not 200 <= status <= 299:
+                errors[str(status)] = errors.get(str(status), 0) + 1
+
+    tasks = []
+    for index in range(spec.pods):
+        at = t0 + index / spec.rate
+        if at > loop.time():
+            await asyncio.sleep(at - loop.time())
+        tasks.append(asyncio.create_task(create(index)))
+        if (index + 1) % step == 0:
+            running = sum(1 for p in watcher.pods.values() if "running" in p)
+            report(f"density: {index + 1}/{spec.pods} pods sent, {running} Running")
+    await asyncio.gather(*tasks)
+    sends = loop.time() - t0
+    status = "ok"
+    deadline = t0 + spec.timeout
+    last = loop.time()
+    while sum(1 for p in watcher.pods.values() if "running" in p) < spec.pods:
+        if watch_task.done():
+            watch_task.result()
+        if loop.time() > deadline:
+            status = "timeout"
+            break
+        if loop.time() - last > 5:
+            report(f"density: {sum(1 for p in watcher.pods.values() if 'running' in p)}/{spec.pods} pods Running")
+            last = loop.time()
+        await asyncio.sleep(0.1)
+    elapsed = loop.time() - t0
+    after = await kube.request("GET", "/metrics")
+    watch_task.cancel()
+    await asyncio.gather(watch_task, return_exceptions=True)
+    summary = summarize(watcher.pods, spec, sends)
+    summary["elapsed"] = round(elapsed, 3)
+    summary["create_errors"] = errors
+    summary["pods_per_second_to_running"] = round(summary["running"] / elapsed, 3) if elapsed > 0 else None
+    return {"started_unix": started, "status": status, "summary": summary, "apiserver": apimetrics.report(before, after)}
+
+
+async def cleanup(kube: akube.AsyncKube, namespace: str, wait: float = 300.0) -> bool:
+    return await akube.delete_namespace(kube, namespace, wait=wait)

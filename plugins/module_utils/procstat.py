@@ -1,0 +1,100 @@
+# -*- coding: utf-8 -*-
+# Copyright: fedbench contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""CPU time and memory of the embedded testbed's processes, from /proc.
+
+An experiment samples the components of one embedded cluster (etcd,
+kube-apiserver, kube-controller-manager, kube-scheduler, kwok-controller) before and
+after it runs, and every ``interval`` seconds in between for the peak
+resident memory. The busiest process over the window is the first
+suspect when the cluster stops keeping up: that is how the hollow-node
+benchmark names its bottleneck.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ansible_collections.fedbench.testbed.plugins.module_utils import embedded
+
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller")
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def component_pids(cluster_dir: str | Path) -> dict[str, int]:
+    """{component: pid} of one embedded cluster's processes (by their binary's name)."""
+    out: dict[str, int] = {}
+    for pid, cmdline in embedded.processes_under(Path(cluster_dir)).items():
+        binary = os.path.basename(cmdline.split(" ", 1)[0])
+        if binary in COMPONENTS:
+            out[binary] = pid
+    return out
+
+
+def read(pid: int) -> tuple[float, int] | None:
+    """(CPU seconds user+system, resident bytes) of one process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        rss_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICKS, rss_pages * PAGE
+
+
+class Sampler:
+    """Samples one cluster's components in a thread: CPU over the window, peak RSS."""
+
+    def __init__(self, cluster_dir: str | Path | None, interval: float = 1.0):
+        self.pids = component_pids(cluster_dir) if cluster_dir else {}
+        self.interval = interval
+        self.start: dict[str, tuple[float, int]] = {}
+        self.peak: dict[str, int] = {}
+        self.t0 = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _tick(self) -> dict[str, tuple[float, int]]:
+        now = {}
+        for name, pid in self.pids.items():
+            value = read(pid)
+            if value is not None:
+                now[name] = value
+                self.peak[name] = max(self.peak.get(name, 0), value[1])
+        return now
+
+    def __enter__(self) -> "Sampler":
+        self.t0 = time.monotonic()
+        self.start = self._tick()
+        if self.pids:
+            self._thread = threading.Thread(target=self._loop, daemon=True)
+            self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._tick()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def result(self) -> dict[str, Any]:
+        wall = time.monotonic() - self.t0
+        end = self._tick()
+        out: dict[str, Any] = {}
+        for name, (cpu1, rss) in end.items():
+            cpu0 = self.start.get(name, (cpu1, rss))[0]
+            out[name] = {
+                "cpu_seconds": round(cpu1 - cpu0, 2),
+                "cpu_cores": round((cpu1 - cpu0) / wall, 3) if wall > 0 else None,
+                "rss_mib": round(rss / 2**20, 1),
+                "rss_peak_mib": round(self.peak.get(name, rss) / 2**20, 1),
+            }
+        busiest = max(out, key=lambda n: out[n]["cpu_seconds"]) if out else None
+        return {"window_seconds": round(wall, 2), "cores": os.cpu_count(), "components": out, "busiest": busiest}

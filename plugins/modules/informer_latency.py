@@ -1,0 +1,88 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fedbench contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: informer_latency
+short_description: An informer and work queue beside a churn, timing notifications and queue waits
+description:
+  - Lists the ConfigMaps labelled C(fedbench.io/churn=<token>) across the
+    cluster, then watches them (a 410 relists, a dropped stream re-watches
+    from the newest resourceVersion), feeding every event's key into a work
+    queue that, like client-go's, holds a waiting key once.
+  - Records per create and update event the notification latency (event read
+    minus the driver's send time in the annotation C(fedbench.io/sent-at)),
+    per key the queue wait, and counts every object and event, so that a
+    test can check that it saw everything M(fedbench.testbed.configmap_churn) made.
+  - Runs until it sees the churn's sentinel ConfigMap, or O(max_duration).
+    Start it with C(async) and C(poll=0) before the churn, wait for
+    O(ready_file), and collect it with C(async_status) after.
+extends_documentation_fragment:
+  - fedbench.testbed.cluster
+options:
+  cluster: {type: str, description: "Which of O(clusters) to watch (by name); the first when omitted."}
+  token: {type: str, required: true, description: "The churn's token (label value)."}
+  point: {type: str, description: "The churn point this informer ran beside (for the results)."}
+  max_duration: {type: float, default: 600, description: "Stop after this many seconds if no sentinel came."}
+  work_seconds: {type: float, default: 0.0, description: "Time the worker spends on each key."}
+  ready_file: {type: path, description: "Written once the watch is open."}
+  framework: {type: str, default: native, description: "What is measured (for the results)."}
+  repetition: {type: int, default: 1, description: "Which repetition."}
+  record: {type: bool, default: true, description: "Write the sample to O(results_dir)."}
+  testbed: {type: list, elements: dict, default: [], description: "The testbed's facts, recorded in the result."}
+author: fedbench contributors
+"""
+
+EXAMPLES = r"""
+- name: Watch beside the churn
+  fedbench.testbed.informer_latency:
+    clusters: "{{ testbed_clusters }}"
+    token: run1
+    ready_file: /tmp/informer.ready
+    run_id: "{{ fedbench_run_id }}"
+    results_dir: "{{ fedbench_results_dir }}"
+  async: 900
+  poll: 0
+"""
+
+RETURN = r"""
+summary:
+  description: Objects and events seen, notification latency per event type, queue wait, coalesced keys, relists.
+  returned: success
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.fedbench.testbed.plugins.module_utils import akube, apimachinery
+from ansible_collections.fedbench.testbed.plugins.module_utils.args_common import CLUSTER_ARG_SPEC, CLUSTER_MUTUALLY_EXCLUSIVE
+
+ARGUMENT_SPEC = dict(
+    CLUSTER_ARG_SPEC,
+    cluster=dict(type="str"),
+    token=dict(type="str", required=True, no_log=False),
+    point=dict(type="str"),
+    max_duration=dict(type="float", default=600.0),
+    work_seconds=dict(type="float", default=0.0),
+    ready_file=dict(type="path"),
+    framework=dict(type="str", default="native"),
+    repetition=dict(type="int", default=1),
+    record=dict(type="bool", default=True),
+    testbed=dict(type="list", elements="dict", default=[]),
+)
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=CLUSTER_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
+    if not akube.HAS_AIOHTTP:
+        module.fail_json(msg=missing_required_lib("aiohttp"))
+    outcome = apimachinery.informer_from_params(module.params, check_mode=module.check_mode)
+    if outcome.failed:
+        module.fail_json(msg=outcome.message, **outcome.result)
+    module.exit_json(changed=False, **outcome.result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fedbench contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pod_density
+short_description: Pods at a given rate onto hollow nodes, pod startup latency and scheduling throughput
+description:
+  - Creates O(pods_per_node) x O(nodes) bare pods at O(rate) per second in
+    O(namespace), placed on the hollow nodes (node selector and toleration),
+    watching them from before the first create.
+  - Measures pod startup latency (created, as the watch saw it, to Running,
+    as the watch saw it) as p50, p90, p99 against Kubernetes' 5-second SLO,
+    scheduling throughput (pods bound per second), pods per second to
+    Running, and the API server's request latencies from C(/metrics) judged
+    against the API call SLOs.
+  - With O(cluster_dir) (an embedded cluster's kwokctl folder), also the CPU
+    and peak memory of etcd, kube-apiserver, kube-controller-manager,
+    kube-scheduler and kwok-controller over the run, and which was busiest.
+  - Removes the namespace at the end, waiting until it is gone.
+extends_documentation_fragment:
+  - fedbench.testbed.cluster
+options:
+  cluster: {type: str, description: "Which of O(clusters) (by name); the first when omitted."}
+  nodes: {type: int, required: true, description: "Hollow nodes to fill (at least this many must be Ready)."}
+  pods_per_node: {type: int, default: 30, description: "Pods per node, 1 to 110."}
+  rate: {type: float, default: 20.0, description: "Pods created per second, > 0."}
+  namespace: {type: str, default: fedbench-density, description: "Namespace of the pods."}
+  connections: {type: int, default: 16, description: "Client connections."}
+  timeout: {type: float, default: 300, description: "Seconds from the first create for every pod to be Running."}
+  cluster_dir: {type: path, description: "The embedded cluster's folder, for per-process CPU and memory."}
+  framework: {type: str, default: native, description: "What is measured (for the results)."}
+  repetition: {type: int, default: 1, description: "Which repetition."}
+  record: {type: bool, default: true, description: "Write the sample to O(results_dir)."}
+  testbed: {type: list, elements: dict, default: [], description: "The testbed's facts, recorded in the result."}
+author: fedbench contributors
+"""
+
+EXAMPLES = r"""
+- name: 30 pods on each of 100 hollow nodes, 50 a second
+  fedbench.testbed.pod_density:
+    clusters: "{{ testbed_clusters }}"
+    nodes: 100
+    pods_per_node: 30
+    rate: 50
+    run_id: "{{ fedbench_run_id }}"
+    results_dir: "{{ fedbench_results_dir }}"
+"""
+
+RETURN = r"""
+summary: {description: "Pods created, scheduled, Running; pod startup percentiles and SLO pass; scheduling throughput.", returned: success, type: dict}
+slo_pass: {description: Whether every API call latency SLO held., returned: success, type: bool}
+processes: {description: CPU and memory per control-plane process (embedded clusters)., returned: success, type: dict}
+path: {description: The sample file written., returned: success, type: str}
+progress: {description: Progress lines., returned: always, type: list}
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.fedbench.testbed.plugins.module_utils import akube, apimachinery
+from ansible_collections.fedbench.testbed.plugins.module_utils.args_common import CLUSTER_ARG_SPEC, CLUSTER_MUTUALLY_EXCLUSIVE
+
+ARGUMENT_SPEC = dict(
+    CLUSTER_ARG_SPEC,
+    cluster=dict(type="str"),
+    nodes=dict(type="int", required=True),
+    pods_per_node=dict(type="int", default=30),
+    rate=dict(type="float", default=20.0),
+    namespace=dict(type="str", default="fedbench-density"),
+    connections=dict(type="int", default=16),
+    timeout=dict(type="float", default=300.0),
+    cluster_dir=dict(type="path"),
+    framework=dict(type="str", default="native"),
+    repetition=dict(type="int", default=1),
+    record=dict(type="bool", default=True),
+    testbed=dict(type="list", elements="dict", default=[]),
+)
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=CLUSTER_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
+    if not akube.HAS_AIOHTTP:
+        module.fail_json(msg=missing_required_lib("aiohttp"))
+    progress: list[str] = []
+    outcome = apimachinery.density_from_params(module.params, check_mode=module.check_mode, report=progress.append)
+    if outcome.failed:
+        module.fail_json(msg=outcome.message, progress=progress, **outcome.result)
+    module.exit_json(changed=not module.check_mode, progress=progress, **outcome.result)
+
+
+if __name__ == "__main__":
+    main()
