@@ -123,14 +123,17 @@ class _Watcher:
         self.kube = kube
         self.namespace = namespace
         self.pods: dict[str, dict[str, float]] = {}
+        self.nodes: dict[str, str] = {}
         self.ready = asyncio.Event()
 
     def observe(self, obj: dict[str, Any], now: float) -> None:
         name = obj["metadata"]["name"]
         record = self.pods.setdefault(name, {})
         record.setdefault("created", now)
-        if obj.get("spec", {}).get("nodeName"):
+        node = obj.get("spec", {}).get("nodeName")
+        if node:
             record.setdefault("scheduled", now)
+            self.nodes[name] = node
         if (obj.get("status") or {}).get("phase") == "Running":
             record.setdefault("running", now)
 
@@ -214,6 +217,15 @@ async def run(kube: akube.AsyncKube, spec: DensitySpec, *, report: Callable[[str
     watch_task.cancel()
     await asyncio.gather(watch_task, return_exceptions=True)
     summary = summarize(watcher.pods, spec, sends)
+    per_node: dict[str, int] = {}
+    for node in watcher.nodes.values():
+        per_node[node] = per_node.get(node, 0) + 1
+    summary["placement"] = {
+        "nodes_used": len(per_node),
+        "pods_per_node_min": min(per_node.values()) if per_node else 0,
+        "pods_per_node_max": max(per_node.values()) if per_node else 0,
+        "off_hollow_nodes": sum(n for node, n in per_node.items() if not node.startswith(hollow.PREFIX)),
+    }
     summary["elapsed"] = round(elapsed, 3)
     summary["create_errors"] = errors
     summary["pods_per_second_to_running"] = round(summary["running"] / elapsed, 3) if elapsed > 0 else None
