@@ -36,6 +36,14 @@ def component_pids(cluster_dir: str | Path) -> dict[str, int]:
     return out
 
 
+def host_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    total = sum(fields[:8])
+    return (total - idle) / TICKS, total / TICKS
+
+
 def read(pid: int) -> tuple[float, int] | None:
     """(CPU seconds user+system, resident bytes) of one process."""
     try:
@@ -69,6 +77,7 @@ class Sampler:
 
     def __enter__(self) -> "Sampler":
         self.t0 = time.monotonic()
+        self.host0 = host_cpu()
         self.start = self._tick()
         if self.pids:
             self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -97,4 +106,7 @@ class Sampler:
                 "rss_peak_mib": round(self.peak.get(name, rss) / 2**20, 1),
             }
         busiest = max(out, key=lambda n: out[n]["cpu_seconds"]) if out else None
-        return {"window_seconds": round(wall, 2), "cores": os.cpu_count(), "components": out, "busiest": busiest}
+        busy1, total1 = host_cpu()
+        host_busy = (busy1 - self.host0[0]) / (total1 - self.host0[1]) if total1 > self.host0[1] else None
+        return {"window_seconds": round(wall, 2), "cores": os.cpu_count(), "components": out, "busiest": busiest,
+                "host_busy": round(host_busy, 3) if host_busy is not None else None}

@@ -31,9 +31,17 @@ from ansible_collections.fedbench.testbed.plugins.module_utils import results
 HEADLINE_METRICS = {
     "lifecycle": ("create_to_ready", "delete_to_gone", "pod.created_to_running"),
     "burst": ("latency", "local_share", "success_ratio"),
+    "churn": ("achieved_rate", "rate_accuracy", "error_ratio", "create.p50", "create.p99", "update.p99", "delete.p99"),
+    "informer": ("notify.added.p50", "notify.added.p99", "notify.modified.p99", "queue_wait.p99"),
+    "density": ("pod_startup.p50", "pod_startup.p90", "pod_startup.p99", "scheduling_throughput", "pods_per_second_to_running"),
 }
-# Which direction is worse: for times, up; for shares and ratios, it depends.
-LOWER_IS_BETTER = {"create_to_ready", "delete_to_gone", "pod.created_to_running", "latency"}
+# Which direction is worse: for times and error ratios, up; for rates, shares and throughput, down.
+LOWER_IS_BETTER = {
+    "create_to_ready", "delete_to_gone", "pod.created_to_running", "latency",
+    "error_ratio", "create.p50", "create.p99", "update.p99", "delete.p99",
+    "notify.added.p50", "notify.added.p99", "notify.modified.p99", "queue_wait.p99",
+    "pod_startup.p50", "pod_startup.p90", "pod_startup.p99",
+}
 STACK = ("pod_created_last", "pod_scheduled_last", "pod_running_last", "pod_ready_last", "ready")
 
 
@@ -200,6 +208,119 @@ def plot_burst(points: list[Mapping[str, Any]], out: Path) -> list[dict[str, str
     return images
 
 
+def _point_label(p: Mapping[str, Any]) -> str:
+    return str(p["parameters"].get("point") or p["parameters"].get("layout"))
+
+
+def plot_apimachinery(points: list[Mapping[str, Any]], out: Path) -> list[dict[str, str]]:
+    """Churn: achieved against requested rate, latency per verb (with the informer's); density: pod startup."""
+    plt = _plt()
+    images = []
+    churn = [p for p in points if p["experiment"] == "churn"]
+    informer = {_point_label(p): p for p in points if p["experiment"] == "informer"}
+    density = [p for p in points if p["experiment"] == "density"]
+    opened = sorted((p for p in churn if p["parameters"].get("mode") == "open"), key=lambda p: p["parameters"]["rate"])
+    if opened:
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        req = [p["parameters"]["rate"] for p in opened]
+        ach = [[s["summary"]["achieved_rate"] for s in p["samples"] if s.get("status") == "ok"] for p in opened]
+        drawn = [[s["summary"].get("scheduled_rate") for s in p["samples"] if s.get("status") == "ok"] for p in opened]
+        mean = lambda v: sum(v) / len(v) if v else math.nan  # noqa: E731
+        ax.plot(req, req, color="grey", linestyle="--", label="achieved = requested")
+        ax.plot(req, [mean(d) for d in drawn], marker="x", linestyle="none", label="drawn (Poisson arrivals in the window)")
+        ax.plot(req, [mean(a) for a in ach], marker="o", label="achieved (ConfigMaps created per second)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("requested rate, ConfigMaps per second")
+        ax.set_ylabel("rate, per second")
+        ax.set_title("Open-loop churn: achieved against requested rate")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "churn-rate.png", dpi=110)
+        plt.close(fig)
+        images.append({"file": "churn-rate.png", "title": "Churn: achieved against requested rate (open loop)"})
+    if churn:
+        groups = []
+        for p in churn:
+            sample = next((s for s in p["samples"] if s.get("status") == "ok"), None)
+            if not sample:
+                continue
+            for verb, v in sample["summary"]["verbs"].items():
+                groups.append((f"{_point_label(p)}\n{verb}", v["latency"]))
+            inf = informer.get(_point_label(p))
+            if inf and inf["samples"][0].get("summary"):
+                groups.append((f"{_point_label(p)}\nnotify", inf["samples"][0]["summary"]["notify_latency"]["ADDED"]))
+        if groups:
+            fig, ax = plt.subplots(figsize=(max(7, 0.55 * len(groups)), 4.6))
+            width = 0.27
+            for k, q in enumerate(("p50", "p90", "p99")):
+                ax.bar([i + (k - 1) * width for i in range(len(groups))], [(g[1].get(q) or math.nan) * 1000 for g in groups], width, label=q)
+            ax.set_xticks(range(len(groups)))
+            ax.set_xticklabels([g[0] for g in groups], fontsize=6.5, rotation=60, ha="right")
+            ax.set_ylabel("milliseconds")
+            ax.set_title("Churn: client latency per verb, and the informer's notification latency")
+            ax.legend(fontsize=8)
+            ax.grid(True, axis="y", alpha=0.3)
+            fig.tight_layout()
+            fig.savefig(out / "churn-latency.png", dpi=110)
+            plt.close(fig)
+            images.append({"file": "churn-latency.png", "title": "Churn: latency percentiles per verb (client) and informer notification"})
+    if density:
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        labels, width = [], 0.27
+        for i, p in enumerate(density):
+            sample = p["samples"][0]
+            st = sample.get("summary", {}).get("pod_startup", {})
+            labels.append(f"{p['parameters'].get('nodes')} nodes × {p['parameters'].get('pods_per_node')}")
+            for k, q in enumerate(("p50", "p90", "p99")):
+                ax.bar(i + (k - 1) * width, st.get(q) or math.nan, width, color=f"C{k}", label=q if i == 0 else None)
+        ax.axhline(5.0, color="red", linestyle="--", label="SLO p99 ≤ 5 s")
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(labels)))
+        ax.set_xticklabels(labels, fontsize=8)
+        ax.set_ylabel("pod startup (created → Running), seconds")
+        ax.set_title("Density on hollow nodes: pod startup latency")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "density-startup.png", dpi=110)
+        plt.close(fig)
+        images.append({"file": "density-startup.png", "title": "Density: pod startup latency against the 5 s SLO"})
+    return images
+
+
+def slo_rows(points: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for p in points:
+        if p["experiment"] not in ("churn", "density"):
+            continue
+        for sample in p["samples"]:
+            api = sample.get("apiserver") or {}
+            for r in api.get("slo", []):
+                rows.append({"experiment": p["experiment"], "point": _point_label(p), "repetition": sample.get("repetition"), **r})
+    return rows
+
+
+def density_rows(points: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for p in points:
+        if p["experiment"] != "density":
+            continue
+        for sample in p["samples"]:
+            s = sample.get("summary") or {}
+            proc = sample.get("processes") or {}
+            busiest = proc.get("busiest")
+            rows.append({
+                "point": _point_label(p), "repetition": sample.get("repetition"), "nodes": p["parameters"].get("nodes"),
+                "pods": s.get("pods"), "running": s.get("running"), "startup": s.get("pod_startup") or {},
+                "startup_pass": s.get("pod_startup_pass"), "throughput": (s.get("scheduling_throughput") or {}),
+                "to_running": s.get("pods_per_second_to_running"), "api_pass": (sample.get("apiserver") or {}).get("slo_pass"),
+                "busiest": f"{busiest} ({proc['components'][busiest]['cpu_cores']} cores)" if busiest else "–",
+                "host_busy": proc.get("host_busy"),
+            })
+    return rows
+
+
 # --------------------------------------------------------------------------
 # HTML.
 # --------------------------------------------------------------------------
@@ -236,7 +357,24 @@ figure { display: inline-block; margin: 0.5em; } figcaption { font-size: 0.85em;
 {% else %}<p>No burst results in this run.</p>{% endif %}
 
 <h2>API machinery</h2>
-<p>No API machinery results in this run (the churn, informer and density experiments are not part of fedbench yet).</p>
+{% if api_images or slo %}
+{% for img in api_images %}<figure><img src="{{ img.file }}" alt="{{ img.title }}" width="640"><figcaption>{{ img.title }}</figcaption></figure>{% endfor %}
+{% if density %}<h3>Density on hollow nodes</h3>
+<table id="density">
+<tr><th>point</th><th>rep</th><th>pods Running</th><th>startup p50</th><th>p90</th><th>p99</th><th>SLO 5 s</th><th>scheduling pods/s (mean / max)</th><th>pods/s to Running</th><th>API SLOs</th><th>busiest process</th><th>machine busy</th></tr>
+{% for r in density %}<tr><td>{{ r.point }}</td><td class="num">{{ r.repetition }}</td><td class="num">{{ r.running }} / {{ r.pods }}</td>
+<td class="num">{{ r.startup.p50 }}</td><td class="num">{{ r.startup.p90 }}</td><td class="num">{{ r.startup.p99 }}</td>
+<td>{{ 'pass' if r.startup_pass else 'FAIL' }}</td><td class="num">{{ r.throughput.mean }} / {{ r.throughput.max }}</td><td class="num">{{ r.to_running }}</td>
+<td>{{ 'pass' if r.api_pass else 'FAIL' }}</td><td>{{ r.busiest }}</td><td class="num">{{ (r.host_busy * 100) | round(0) if r.host_busy is not none else '–' }} %</td></tr>
+{% endfor %}</table>{% endif %}
+<h3>API call latency SLOs</h3>
+<p>From the API server's <code>/metrics</code>, the difference of the histograms scraped before and after each sample (<code>{{ slo_metric }}</code>): mutating calls p99 ≤ 1 s per (resource, verb); reads p99 ≤ 1 s for one object, 5 s in a namespace, 30 s across the cluster. Percentiles are interpolated inside the histogram's buckets; the thresholds are bucket bounds, so pass or fail is exact.</p>
+<table id="slo">
+<tr><th>experiment</th><th>point</th><th>rep</th><th>kind</th><th>resource</th><th>verb</th><th>scope</th><th>requests</th><th>p99 s</th><th>threshold s</th><th>verdict</th></tr>
+{% for r in slo %}<tr><td>{{ r.experiment }}</td><td>{{ r.point }}</td><td class="num">{{ r.repetition }}</td><td>{{ r.kind }}</td><td>{{ r.resource }}</td><td>{{ r.verb }}</td><td>{{ r.scope or '–' }}</td>
+<td class="num">{{ r.count }}</td><td class="num">{{ r.p99 }}</td><td class="num">{{ r.threshold }}</td><td>{{ 'pass' if r['pass'] else 'FAIL' }}</td></tr>
+{% endfor %}</table>
+{% else %}<p>No API machinery results in this run.</p>{% endif %}
 
 <h2>Every headline number</h2>
 <p>As results.json holds them: seconds for times, fractions for shares; summaries over the repetitions whose status is ok.</p>
@@ -270,6 +408,9 @@ def render(results_dir: str | Path, schema: str | Path) -> dict[str, Any]:
     bursts = [p for p in points if p["experiment"] == "burst"]
     lifecycle_images = [dict(i, file=f"report/{i['file']}") for i in plot_lifecycle(lifecycle, out)] if lifecycle else []
     burst_images = [dict(i, file=f"report/{i['file']}") for i in plot_burst(bursts, out)] if bursts else []
+    api_points = [p for p in points if p["experiment"] in ("churn", "informer", "density")]
+    api_images = [dict(i, file=f"report/{i['file']}") for i in plot_apimachinery(api_points, out)] if api_points else []
+    slo_metrics = sorted({(s.get("apiserver") or {}).get("slo_metric") for p in api_points for s in p["samples"]} - {None})
     env = dict(points[0]["testbed"]) if points else {"kind": "-", "kubernetes_version": "-", "clusters": [], "host": {"cores": None, "memory_bytes": None, "platform": platform.platform()}}
     mem = env["host"].get("memory_bytes")
     env["memory"] = f"{mem / 2**30:.1f}" if mem else "?"
@@ -282,10 +423,14 @@ def render(results_dir: str | Path, schema: str | Path) -> dict[str, Any]:
         burst_images=burst_images,
         emulated=any(p["framework"] == "istio-emulated" for p in bursts),
         rows=headline_rows(document),
+        api_images=api_images,
+        slo=slo_rows(api_points),
+        slo_metric=", ".join(slo_metrics) or "–",
+        density=density_rows(api_points),
     )
     report = results_dir / "report.html"
     report.write_text(page)
-    images = [i["file"] for i in lifecycle_images + burst_images]
+    images = [i["file"] for i in lifecycle_images + burst_images + api_images]
     return {"report": str(report), "images": images, "rows": len(headline_rows(document))}
 
 
@@ -305,14 +450,23 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str, Any]]:
     for key in sorted(set(rows_a) | set(rows_b), key=str):
         ra, rb = rows_a.get(key), rows_b.get(key)
         entry = dict(zip(("experiment", "framework", "layout", "replicas", "metric"), key))
+        if ra and rb and ra.get("mean") is None and rb.get("mean") is None:
+            entry.update(a=None, b=None, change=None, noise=None, verdict="not measured")
+            out.append(entry)
+            continue
         if not ra or not rb or ra.get("mean") is None or rb.get("mean") is None:
             entry.update(a=ra and ra.get("mean"), b=rb and rb.get("mean"), change=None, noise=None, verdict="only in one run")
             out.append(entry)
             continue
         ma, mb = ra["mean"], rb["mean"]
         na, nb = max(int(ra["count"] or 1), 1), max(int(rb["count"] or 1), 1)
-        noise = 2 * math.sqrt((ra["stdev"] or 0) ** 2 / na + (rb["stdev"] or 0) ** 2 / nb)
         delta = mb - ma
+        if (na < 2 or nb < 2) and delta != 0:
+            # One sample measures no noise: nothing can be called a change.
+            entry.update(a=ma, b=mb, change=(delta / ma if ma else None), noise=None, verdict="no noise estimate (one sample)")
+            out.append(entry)
+            continue
+        noise = 2 * math.sqrt((ra["stdev"] or 0) ** 2 / na + (rb["stdev"] or 0) ** 2 / nb)
         if abs(delta) <= noise or delta == 0:
             verdict = "within noise"
         else:

@@ -43,6 +43,37 @@ def burst_envelope():
     }
 
 
+SLO = [{"kind": "mutating", "resource": "configmaps", "verb": "POST", "scope": "", "count": 100, "p99": 0.0495, "threshold": 1.0, "pass": True},
+       {"kind": "read-only", "resource": "pods", "verb": "GET/LIST", "scope": "cluster", "count": 2, "p99": 31.0, "threshold": 30.0, "pass": False}]
+
+
+def api_envelopes(scale: float = 1.0) -> list[dict]:
+    lat = lambda p50: {"count": 10, "mean": p50, "stdev": 0.001, "min": p50 / 2, "p50": p50, "p90": p50 * 2, "p99": p50 * 3, "max": p50 * 4}  # noqa: E731
+    base = {"schema": results.SCHEMA, "run_id": "fixture", "framework": "native", "testbed": TESTBED}
+    out = []
+    for rate in (10, 100):
+        for rep in (1, 2):
+            point = f"open-rate{rate}-life2"
+            summary = {"requested_rate": rate, "scheduled_rate": rate * (1 + 0.01 * rep), "achieved_rate": rate * (1 + 0.01 * rep) / scale,
+                       "rate_accuracy": (1 + 0.01 * rep) / scale, "error_ratio": 0.0, "errors": {},
+                       "verbs": {"create": {"latency": lat(0.004 * scale)}, "delete": {"latency": lat(0.005 * scale)}}}
+            out.append(dict(base, experiment="churn", parameters={"point": point, "layout": point, "replicas": 0, "mode": "open", "rate": rate},
+                            samples=[{"repetition": rep, "status": "ok", "started_at": "2026-01-01T00:00:00.000Z", "summary": summary,
+                                      "apiserver": {"slo": SLO, "slo_pass": False, "slo_metric": "apiserver_request_sli_duration_seconds", "latency": []}}]))
+            out.append(dict(base, experiment="informer", parameters={"point": point, "layout": point, "replicas": 0},
+                            samples=[{"repetition": rep, "status": "ok", "started_at": "2026-01-01T00:00:00.000Z",
+                                      "summary": {"notify_latency": {"ADDED": lat(0.004 * scale), "MODIFIED": lat(0.0)}, "queue_wait": lat(0.0001)}}]))
+    for rep in (1, 2):
+        summary = {"pods": 500, "running": 500, "pod_startup": lat(0.01 * scale * (1 + 0.05 * rep)), "pod_startup_pass": True,
+                   "scheduling_throughput": {"mean": 50.0 / scale, "max": 52}, "pods_per_second_to_running": 48.0 / scale}
+        out.append(dict(base, experiment="density", parameters={"point": "nodes100-ppn5-rate50", "layout": "nodes100-ppn5-rate50", "replicas": 500,
+                                                                 "nodes": 100, "pods_per_node": 5},
+                        samples=[{"repetition": rep, "status": "ok", "started_at": "2026-01-01T00:00:00.000Z", "summary": summary,
+                                  "apiserver": {"slo": SLO[:1], "slo_pass": True, "slo_metric": "apiserver_request_sli_duration_seconds", "latency": []},
+                                  "processes": {"busiest": "kube-apiserver", "host_busy": 0.5, "components": {"kube-apiserver": {"cpu_cores": 0.61}}}}]))
+    return out
+
+
 def make_run(tmp_path: Path, name: str, scale: float = 1.0) -> Path:
     run = tmp_path / name
     for framework in ("native", "kubefed"):
@@ -50,6 +81,8 @@ def make_run(tmp_path: Path, name: str, scale: float = 1.0) -> Path:
             for rep in (1, 2, 3):
                 results.keep_sample(run, lifecycle_envelope(framework, "replicas", replicas, rep, scale))
     results.keep_sample(run, burst_envelope())
+    for envelope in api_envelopes(scale):
+        results.keep_sample(run, envelope)
     results.aggregate(run, SCHEMA, name)
     return run
 
@@ -82,6 +115,15 @@ def test_report_renders_with_its_images_and_the_numbers_of_results_json(tmp_path
     for src in parser.images:
         assert (run / src).is_file() and (run / src).stat().st_size > 1000, src
     assert any("phases" in s for s in parser.images) and any("cdf" in s for s in parser.images) and any("burst-share" in s for s in parser.images)
+    assert {"report/churn-rate.png", "report/churn-latency.png", "report/density-startup.png"} <= set(parser.images)
+    # The SLO table: one row per judged SLO of every churn and density sample, with its verdict.
+    slo_table = page[page.index('<table id="slo">'):page.index("</table>", page.index('<table id="slo">'))]
+    assert slo_table.count("<tr>") - 1 == 4 * len(SLO) + 2 * 1
+    assert slo_table.count(">FAIL<") == 4 and "31.0" in slo_table
+    density_table = page[page.index('<table id="density">'):page.index("</table>", page.index('<table id="density">'))]
+    assert "500 / 500" in density_table and "kube-apiserver (0.61 cores)" in density_table
+    assert {r["metric"] for r in report.headline_rows(json.loads((run / "results.json").read_text())) if r["experiment"] == "density"} == set(
+        report.HEADLINE_METRICS["density"])
     # Every number in the headline table is the stored one, in results.json's order.
     doc = json.loads((run / "results.json").read_text())
     expected = [(r["metric"], k, "–" if r[k] is None else str(r[k])) for r in report.headline_rows(doc)
@@ -94,12 +136,17 @@ def test_comparison_flags_a_planted_slowdown_and_not_a_copy(tmp_path):
     a = json.loads((make_run(tmp_path, "a") / "results.json").read_text())
     b = json.loads((make_run(tmp_path, "b", scale=2.0) / "results.json").read_text())
     same = report.compare(a, copy.deepcopy(a))
-    assert {r["verdict"] for r in same} == {"within noise"}
+    assert {r["verdict"] for r in same} == {"within noise", "not measured"}
+    assert [r["metric"] for r in same if r["verdict"] == "not measured"] == ["update.p99"] * 2  # the open loop never updates
     slow = {(r["framework"], r["replicas"], r["metric"]): r for r in report.compare(a, b)}
     for framework in ("native", "kubefed"):
         for replicas in ("1", "2", "4"):
             row = slow[(framework, replicas, "create_to_ready")]
             assert row["verdict"] == "regression" and row["change"] == pytest.approx(1.0, abs=0.05), row
+    assert slow[("native", "500", "pod_startup.p99")]["verdict"] == "regression"
+    assert slow[("native", "500", "scheduling_throughput")]["verdict"] == "regression"  # halved: lower is worse
+    # The burst ran once: one sample measures no noise, so its change is not called either way.
+    assert {r["verdict"] for r in report.compare(a, b) if r["experiment"] == "burst" and r["a"] != r["b"]} <= {"no noise estimate (one sample)"}
     improved = {(r["framework"], r["replicas"], r["metric"]): r for r in report.compare(b, a)}
     assert improved[("native", "4", "create_to_ready")]["verdict"] == "improvement"
     text = report.compare_markdown("a", "b", report.compare(a, b))
