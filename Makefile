@@ -72,6 +72,8 @@ benchmarks: toolchain
 	$(VENV)/bin/python benchmarks/testbed_startup
 	$(VENV)/bin/python benchmarks/lifecycle_overhead
 	$(VENV)/bin/python benchmarks/burst_client
+	$(VENV)/bin/python benchmarks/churn_capacity
+	$(VENV)/bin/python benchmarks/hollow_scale
 
 compare: venv
 	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=<run id or results folder> B=<run id or results folder>"; exit 2; }
