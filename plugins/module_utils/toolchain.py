@@ -54,9 +54,14 @@ class Versions:
     kwok: str = "v0.8.0"
     kubefed: str = "v0.10.0"
     helm: str = "v3.22.0"
+    # istioctl for kind and existing clusters. Istio tags its releases without
+    # the v (1.31.1) and the Go module proxy serves only pseudo-versions of
+    # istio.io/istio, so istioctl comes from the official release download (or
+    # PATH), never from a build. 1.31 is the line of istio.io/api v1.31.x.
+    istio: str = "v1.31.1"
 
     def __post_init__(self) -> None:
-        for name in ("kubernetes", "etcd", "kwok", "kubefed", "helm"):
+        for name in ("kubernetes", "etcd", "kwok", "kubefed", "helm", "istio"):
             value = getattr(self, name)
             if not re.fullmatch(r"v\d+\.\d+\.\d+", value or ""):
                 raise ToolchainError(
@@ -88,6 +93,7 @@ COMPONENTS: dict[str, Component] = {
         Component("kubefed-controller-manager", "kubefed", ("--version",), r"Version:\"v?([\d.]+)\""),
         Component("kubefedctl", "kubefed", ("version",), r"Version:\"v?([\d.]+)\""),
         Component("helm", "helm", ("version", "--short"), r"v(\d+\.\d+\.\d+)"),
+        Component("istioctl", "istio", ("version", "--remote=false", "--short"), r"(\d+\.\d+\.\d+)"),
     )
 }
 
@@ -197,6 +203,11 @@ def download_urls(component: Component, versions: Versions, arch: str = "amd64")
     if component.group == "kubefed":
         base = f"https://github.com/kubernetes-sigs/kubefed/releases/download/{v}"
         return f"{base}/kubefedctl-{v.lstrip('v')}-linux-{arch}.tgz", f"{base}/checksums.txt", "kubefedctl"
+    if component.group == "istio":
+        bare = v.lstrip("v")
+        base = f"https://github.com/istio/istio/releases/download/{bare}"
+        tar = f"istioctl-{bare}-linux-{arch}.tar.gz"
+        return f"{base}/{tar}", f"{base}/{tar}.sha256", "istioctl"
     raise ToolchainError(f"{component.name}: no official download is known")
 
 
@@ -352,6 +363,12 @@ def build_plan(group: str, names: list[str], versions: Versions, work: Path, env
         return BuildPlan(
             group, "", {"helm": f"helm.sh/helm/v3/cmd/helm@{v}"},
             ldflags=f"-s -w -X helm.sh/helm/v3/internal/version.version={v}", install=True,
+        )
+    if group == "istio":
+        raise ToolchainError(
+            f"istioctl {v} cannot be built from the Go module proxy: it serves no release of istio.io/istio "
+            "(Istio's tags lack the v of Go versions). Use toolchain_source=auto or download on a machine that "
+            "reaches github.com, or put istioctl on PATH and use toolchain_source=path"
         )
     if group == "kubefed":
         pkgs = {"kubefed-controller-manager": "sigs.k8s.io/kubefed/cmd/controller-manager", "kubefedctl": "sigs.k8s.io/kubefed/cmd/kubefedctl"}

@@ -120,7 +120,7 @@ def main() -> None:
     p = module.params
     lines: list[str] = []
     try:
-        unknown = sorted(set(p["versions"]) - {"kubernetes", "etcd", "kwok", "kubefed", "helm"})
+        unknown = sorted(set(p["versions"]) - {"kubernetes", "etcd", "kwok", "kubefed", "helm", "istio"})
         if unknown:
             raise toolchain.ToolchainError(f"versions has unknown group(s): {', '.join(unknown)}")
         versions = toolchain.Versions(**p["versions"])

@@ -6,6 +6,7 @@ import random
 import socket
 import ssl
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,36 @@ def test_ca_is_reused_and_its_keys_are_private(mesh):
             assert (ca / c / name).is_file(), name
     # No key material in the play's output.
     assert "PRIVATE KEY" not in first.stdout + again.stdout
+
+
+def test_the_echo_deployment_and_service_for_kind_apply_to_a_real_cluster(testbeds):
+    """The kind/existing echo manifests, rendered as the echo_server role renders them, are
+    accepted by a real API server and the Deployment becomes Available (KWOK runs its pods)."""
+    import yaml
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+    from kubernetes import utils
+
+    from .conftest import api_client
+
+    _, facts = testbeds.up(2)
+    env = Environment(loader=FileSystemLoader(str(Path(__file__).resolve().parents[2] / "roles/echo_server/templates")), undefined=StrictUndefined)
+    text = env.get_template("echo.yaml.j2").render(
+        item={"name": facts[0].name}, echo_server_namespace="fedbench-echo", echo_server_instances=2, echo_server_image="fedbench/echo:0.1.0",
+        echo_server_container_port=8080, echo_server_max_inflight=1, echo_server_work_ms=20)
+    client = api_client(facts[0])
+    utils.create_from_yaml(client, yaml_objects=[d for d in yaml.safe_load_all(text) if d])
+    from kubernetes import client as k8s
+
+    apps, core = k8s.AppsV1Api(client), k8s.CoreV1Api(client)
+    deadline = time.monotonic() + 60
+    while True:
+        dep = apps.read_namespaced_deployment("echo", "fedbench-echo")
+        if (dep.status.available_replicas or 0) == 2:
+            break
+        assert time.monotonic() < deadline, dep.status
+        time.sleep(0.5)
+    container = dep.spec.template.spec.containers[0]
+    assert f"--cluster={facts[0].name}" in container.args and "--instance=$(POD_NAME)" in container.args
+    svc = core.read_namespaced_service("echo", "fedbench-echo")
+    assert svc.spec.ports[0].name == "http-echo" and svc.spec.ports[0].target_port == 8080
+    assert core.read_namespace("fedbench-echo").metadata.labels["istio-injection"] == "enabled"

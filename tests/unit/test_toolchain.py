@@ -101,3 +101,13 @@ def test_checksum_lines_are_matched_by_file_name():
     assert toolchain._expected_sum("c" * 64 + "\n", "kube-apiserver") == "c" * 64
     with pytest.raises(toolchain.ToolchainError, match="no checksum for x"):
         toolchain._expected_sum("aaa  y\n", "x")
+
+
+def test_istioctl_comes_from_the_release_download_never_a_build(tmp_path):
+    versions = toolchain.Versions()
+    url, sums, member = toolchain.download_urls(toolchain.COMPONENTS["istioctl"], versions)
+    bare = versions.istio.lstrip("v")
+    assert url == f"https://github.com/istio/istio/releases/download/{bare}/istioctl-{bare}-linux-amd64.tar.gz"
+    assert sums == url + ".sha256" and member == "istioctl"
+    with pytest.raises(toolchain.ToolchainError, match="istioctl v1.31.1 cannot be built from the Go module proxy"):
+        toolchain.build_plan("istio", ["istioctl"], versions, tmp_path, {})
