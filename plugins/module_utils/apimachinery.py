@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ansible_collections.fedbench.testbed.plugins.module_utils import akube, churn, density, hollow, informer, procstat, results, watch
@@ -48,6 +47,8 @@ def _envelope(params: Mapping[str, Any], experiment: str, cluster: Mapping[str, 
 
 
 def _unreachable(cluster: Mapping[str, Any], exc: BaseException) -> str:
+    if isinstance(exc, akube.KubeconfigError):
+        return f"cluster {cluster['name']!r}: {exc}"
     return f"cluster {cluster['name']!r} ({cluster.get('server') or cluster['kubeconfig']}): cannot reach its API server: {type(exc).__name__}: {exc}"
 
 

@@ -30,3 +30,39 @@ def clusters_from(params: Mapping[str, Any]) -> list[dict[str, Any]]:
     if params.get("kubeconfig") and params.get("context"):
         return [{"name": params["context"], "kubeconfig": params["kubeconfig"], "context": params["context"], "role": "member"}]
     raise ValueError("give clusters (the testbed's facts), or kubeconfig and context")
+
+
+# Options of the API-machinery experiment modules beside the cluster ones
+# (documented in each module).
+EXPERIMENT_ARG_SPEC: dict[str, dict[str, Any]] = dict(
+    cluster=dict(type="str"),
+    framework=dict(type="str", default="native"),
+    repetition=dict(type="int", default=1),
+    record=dict(type="bool", default=True),
+    testbed=dict(type="list", elements="dict", default=[]),
+)
+
+
+def run_async_module(argument_spec: dict[str, Any], run: Any, *, with_progress: bool = False, changed: Any = None) -> None:
+    """The ``main()`` of a module that drives the API with aiohttp.
+
+    ``run(params, check_mode=..., [report=...])`` returns an Outcome; its
+    result becomes the module's return values. ``changed(result, check_mode)``
+    decides ``changed`` (default: anything but check mode).
+    """
+    from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+    from ansible_collections.fedbench.testbed.plugins.module_utils import akube
+
+    module = AnsibleModule(argument_spec=argument_spec, mutually_exclusive=CLUSTER_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
+    if not akube.HAS_AIOHTTP:
+        module.fail_json(msg=missing_required_lib("aiohttp"))
+    progress: list[str] = []
+    kwargs = {"report": progress.append} if with_progress else {}
+    outcome = run(module.params, check_mode=module.check_mode, **kwargs)
+    extra = {"progress": progress} if with_progress else {}
+    if outcome.failed:
+        module.fail_json(msg=outcome.message, **extra, **outcome.result)
+    result = dict(outcome.result)
+    is_changed = changed(result, module.check_mode) if changed else not module.check_mode
+    module.exit_json(changed=is_changed, **extra, **result)

@@ -77,14 +77,12 @@ path:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.fedbench.testbed.plugins.module_utils import akube, apimachinery
-from ansible_collections.fedbench.testbed.plugins.module_utils.args_common import CLUSTER_ARG_SPEC, CLUSTER_MUTUALLY_EXCLUSIVE
+from ansible_collections.fedbench.testbed.plugins.module_utils import apimachinery
+from ansible_collections.fedbench.testbed.plugins.module_utils.args_common import CLUSTER_ARG_SPEC, EXPERIMENT_ARG_SPEC, run_async_module
 
 ARGUMENT_SPEC = dict(
     CLUSTER_ARG_SPEC,
-    cluster=dict(type="str"),
+    **EXPERIMENT_ARG_SPEC,
     mode=dict(type="str", choices=["open", "closed"], default="open"),
     rate=dict(type="float"),
     lifetime=dict(type="float", default=1.0),
@@ -97,21 +95,11 @@ ARGUMENT_SPEC = dict(
     seed=dict(type="int"),
     token=dict(type="str", default="churn", no_log=False),
     scrape_metrics=dict(type="bool", default=True),
-    framework=dict(type="str", default="native"),
-    repetition=dict(type="int", default=1),
-    record=dict(type="bool", default=True),
-    testbed=dict(type="list", elements="dict", default=[]),
 )
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=CLUSTER_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
-    if not akube.HAS_AIOHTTP:
-        module.fail_json(msg=missing_required_lib("aiohttp"))
-    outcome = apimachinery.churn_from_params(module.params, check_mode=module.check_mode)
-    if outcome.failed:
-        module.fail_json(msg=outcome.message, **outcome.result)
-    module.exit_json(changed=not module.check_mode, **outcome.result)
+    run_async_module(ARGUMENT_SPEC, apimachinery.churn_from_params)
 
 
 if __name__ == "__main__":

@@ -45,16 +45,14 @@ seconds: {description: Seconds until all were Ready., returned: success, type: f
 progress: {description: Progress lines., returned: always, type: list}
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.fedbench.testbed.plugins.module_utils import akube, apimachinery
-from ansible_collections.fedbench.testbed.plugins.module_utils.args_common import CLUSTER_ARG_SPEC, CLUSTER_MUTUALLY_EXCLUSIVE
+from ansible_collections.fedbench.testbed.plugins.module_utils import apimachinery
+from ansible_collections.fedbench.testbed.plugins.module_utils.args_common import CLUSTER_ARG_SPEC, run_async_module
 
 ARGUMENT_SPEC = dict(
     CLUSTER_ARG_SPEC,
+    cluster=dict(type="str"),
     run_id=dict(type="str"),  # nothing is recorded: the nodes are the testbed's
     results_dir=dict(type="path"),
-    cluster=dict(type="str"),
     count=dict(type="int", required=True),
     pods_per_node=dict(type="int", default=110),
     parallel=dict(type="int", default=32),
@@ -63,14 +61,8 @@ ARGUMENT_SPEC = dict(
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=CLUSTER_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
-    if not akube.HAS_AIOHTTP:
-        module.fail_json(msg=missing_required_lib("aiohttp"))
-    progress: list[str] = []
-    outcome = apimachinery.hollow_from_params(module.params, check_mode=module.check_mode, report=progress.append)
-    if outcome.failed:
-        module.fail_json(msg=outcome.message, progress=progress, **outcome.result)
-    module.exit_json(changed=outcome.result.pop("changed", False), progress=progress, **outcome.result)
+    run_async_module(ARGUMENT_SPEC, apimachinery.hollow_from_params, with_progress=True,
+                     changed=lambda result, check: bool(result.pop("changed", False)))
 
 
 if __name__ == "__main__":

@@ -54,34 +54,22 @@ summary:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.fedbench.testbed.plugins.module_utils import akube, apimachinery
-from ansible_collections.fedbench.testbed.plugins.module_utils.args_common import CLUSTER_ARG_SPEC, CLUSTER_MUTUALLY_EXCLUSIVE
+from ansible_collections.fedbench.testbed.plugins.module_utils import apimachinery
+from ansible_collections.fedbench.testbed.plugins.module_utils.args_common import CLUSTER_ARG_SPEC, EXPERIMENT_ARG_SPEC, run_async_module
 
 ARGUMENT_SPEC = dict(
     CLUSTER_ARG_SPEC,
-    cluster=dict(type="str"),
+    **EXPERIMENT_ARG_SPEC,
     token=dict(type="str", required=True, no_log=False),
     point=dict(type="str"),
     max_duration=dict(type="float", default=600.0),
     work_seconds=dict(type="float", default=0.0),
     ready_file=dict(type="path"),
-    framework=dict(type="str", default="native"),
-    repetition=dict(type="int", default=1),
-    record=dict(type="bool", default=True),
-    testbed=dict(type="list", elements="dict", default=[]),
 )
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=CLUSTER_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
-    if not akube.HAS_AIOHTTP:
-        module.fail_json(msg=missing_required_lib("aiohttp"))
-    outcome = apimachinery.informer_from_params(module.params, check_mode=module.check_mode)
-    if outcome.failed:
-        module.fail_json(msg=outcome.message, **outcome.result)
-    module.exit_json(changed=False, **outcome.result)
+    run_async_module(ARGUMENT_SPEC, apimachinery.informer_from_params, changed=lambda result, check: False)
 
 
 if __name__ == "__main__":

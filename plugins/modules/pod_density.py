@@ -57,14 +57,12 @@ path: {description: The sample file written., returned: success, type: str}
 progress: {description: Progress lines., returned: always, type: list}
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.fedbench.testbed.plugins.module_utils import akube, apimachinery
-from ansible_collections.fedbench.testbed.plugins.module_utils.args_common import CLUSTER_ARG_SPEC, CLUSTER_MUTUALLY_EXCLUSIVE
+from ansible_collections.fedbench.testbed.plugins.module_utils import apimachinery
+from ansible_collections.fedbench.testbed.plugins.module_utils.args_common import CLUSTER_ARG_SPEC, EXPERIMENT_ARG_SPEC, run_async_module
 
 ARGUMENT_SPEC = dict(
     CLUSTER_ARG_SPEC,
-    cluster=dict(type="str"),
+    **EXPERIMENT_ARG_SPEC,
     nodes=dict(type="int", required=True),
     pods_per_node=dict(type="int", default=30),
     rate=dict(type="float", default=20.0),
@@ -72,22 +70,11 @@ ARGUMENT_SPEC = dict(
     connections=dict(type="int", default=16),
     timeout=dict(type="float", default=300.0),
     cluster_dir=dict(type="path"),
-    framework=dict(type="str", default="native"),
-    repetition=dict(type="int", default=1),
-    record=dict(type="bool", default=True),
-    testbed=dict(type="list", elements="dict", default=[]),
 )
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=CLUSTER_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
-    if not akube.HAS_AIOHTTP:
-        module.fail_json(msg=missing_required_lib("aiohttp"))
-    progress: list[str] = []
-    outcome = apimachinery.density_from_params(module.params, check_mode=module.check_mode, report=progress.append)
-    if outcome.failed:
-        module.fail_json(msg=outcome.message, progress=progress, **outcome.result)
-    module.exit_json(changed=not module.check_mode, progress=progress, **outcome.result)
+    run_async_module(ARGUMENT_SPEC, apimachinery.density_from_params, with_progress=True)
 
 
 if __name__ == "__main__":
