@@ -176,3 +176,29 @@ def test_density_every_pod_running_on_hollow_nodes_then_nodes_removed(testbeds, 
 def test_density_without_enough_hollow_nodes_is_refused(cluster, tmp_path):
     out = apimachinery.density_from_params(_params(cluster, tmp_path, nodes=3, pods_per_node=1, rate=5))
     assert out.failed and "density needs 3 Ready hollow nodes; the cluster has 0" in out.message
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ("mode=open rate=0 lifetime=1", "rate must be > 0 objects per second for the open loop (got 0.0)"),
+        ("mode=open rate=5 lifetime=-1", "lifetime must be >= 0 seconds (got -1.0)"),
+        ("mode=closed workers=0", "workers must be >= 1 for the closed loop (got 0)"),
+    ],
+)
+def test_bad_churn_parameters_fail_the_module_with_a_clear_message(cluster, tmp_path, args, message):
+    """Through Ansible, as a playbook calls it, against a real cluster: nothing is created."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    proc = subprocess.run(
+        ["ansible", "localhost", "-m", "fedbench.testbed.configmap_churn", "-a",
+         f"{args} kubeconfig={cluster.kubeconfig} context={cluster.context} run_id=it results_dir={tmp_path}"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120, check=False,
+    )
+    assert proc.returncode != 0 and message in proc.stdout, proc.stdout + proc.stderr
+    assert not (tmp_path / "samples").exists()
+    assert _labelled(cluster, "churn") == []
