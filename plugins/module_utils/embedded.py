@@ -55,6 +55,9 @@ class ClusterSpec:
     role: str
     nodes: int
     apiserver_port: int
+    # false: no KWOK controller - a bare control plane, the "cluster under
+    # test" that a node simulator elsewhere presents nodes to (TurboKube).
+    simulator: bool = True
 
 
 @dataclass
@@ -69,6 +72,9 @@ class ClusterFacts:
     kubernetes_version: str
     nodes: int
     testbed: str = "embedded"
+    # Whether the testbed runs a node simulator for this cluster (KWOK's
+    # controller); false for a bare control plane.
+    simulator: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,7 +125,12 @@ def parse_specs(raw: Any, *, default_nodes: int = 4) -> list[ClusterSpec]:
         if port in seen_ports:
             raise TestbedError(f"clusters {seen_ports[port]!r} and {name!r} both ask for apiserver_port {port}")
         seen_ports[port] = name
-        specs.append(ClusterSpec(name=name, role=role, nodes=nodes, apiserver_port=port))
+        simulator = item.get("simulator", True)
+        if not isinstance(simulator, bool):
+            raise TestbedError(f"cluster {name!r}: simulator must be true or false, got {simulator!r}")
+        if not simulator and nodes:
+            raise TestbedError(f"cluster {name!r}: nodes must be 0 with simulator: false (nothing would make them Ready), got {nodes}")
+        specs.append(ClusterSpec(name=name, role=role, nodes=nodes, apiserver_port=port, simulator=simulator))
     hosts = [s.name for s in specs if s.role == "host"]
     if len(hosts) > 1:
         raise TestbedError(f"only one cluster may have role 'host', got {', '.join(hosts)}")
@@ -278,6 +289,8 @@ def kwokctl_config(spec: ClusterSpec, binaries: Binaries, kube_version: str, por
         # controller manager's 20 requests/s): what a default cluster does.
         "disableQPSLimits": disable_qps_limits,
     }
+    if not spec.simulator:
+        options["disable"] = ["kwok-controller"]
     doc = {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokctlConfiguration",
@@ -578,6 +591,7 @@ class EmbeddedTestbed:
             server=f"https://{LOOPBACK}:{spec.apiserver_port}",
             kubernetes_version=version,
             nodes=spec.nodes,
+            simulator=spec.simulator,
         )
         return facts, changed
 

@@ -547,11 +547,15 @@ def kwok_manifests(versions: Versions, cache: Path | None = None) -> Path:
 
     For kind and existing clusters, where KWOK's controller runs in the
     cluster (image registry.k8s.io/kwok/kwok:<version>) instead of as a local
-    process. Returns the folder holding ``crds/``, ``chart/`` and ``stage-fast/``.
+    process, and ``stages-fast.yaml``: the stages kwokctl gives its own
+    controller (node-initialize, node-heartbeat-with-lease, pod-ready,
+    pod-complete, pod-delete), for a KWOK controller run on this machine
+    against another cluster. Returns the folder holding them.
     """
     cache = cache or cache_root()
     dest = cache / "share" / "kwok" / versions.kwok
-    if (dest / "chart" / "Chart.yaml").is_file() and (dest / "stage-fast" / "Chart.yaml").is_file() and (dest / "crds").is_dir():
+    if ((dest / "chart" / "Chart.yaml").is_file() and (dest / "stage-fast" / "Chart.yaml").is_file() and (dest / "crds").is_dir()
+            and (dest / "stages-fast.yaml").is_file()):
         return dest
     env = dict(os.environ, GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
     with tempfile.TemporaryDirectory(prefix="fedbench-kwok-") as tmp:
@@ -571,6 +575,12 @@ def kwok_manifests(versions: Versions, cache: Path | None = None) -> Path:
         shutil.copytree(source, target)
         for path in [target, *target.rglob("*")]:  # the module cache is read-only
             path.chmod(0o755 if path.is_dir() else 0o644)
+    stage_dir = module_dir / "kustomize/stage"
+    stages = ["node/fast/node-initialize.yaml", "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+              "pod/fast/pod-ready.yaml", "pod/fast/pod-complete.yaml", "pod/fast/pod-delete.yaml"]
+    text = "\n---\n".join((stage_dir / s).read_text().strip().removeprefix("---").strip() for s in stages) + "\n"
+    (dest / "stages-fast.yaml").write_text(text)
+    (dest / "stages-fast.yaml").chmod(0o644)
     return dest
 
 

@@ -28,7 +28,9 @@ options:
   clusters:
     description:
       - Each a mapping with C(name) (a DNS label), C(role) (C(host) or C(member)),
-        C(nodes) (simulated nodes, default 4, may be 0) and C(apiserver_port).
+        C(nodes) (simulated nodes, default 4, may be 0), C(apiserver_port) and
+        optionally C(simulator) (false starts no KWOK controller - a bare control
+        plane for a node simulator elsewhere - and nodes must then be 0).
       - For O(state=absent), only C(name) is read; empty means every cluster.
     type: list
     elements: dict
@@ -89,7 +91,7 @@ clusters:
   elements: dict
   sample:
     - {name: host, role: host, kubeconfig: /repo/.work/kubeconfigs/host, context: kwok-host,
-       server: "https://127.0.0.1:16443", kubernetes_version: v1.36.1, nodes: 4, testbed: embedded}
+       server: "https://127.0.0.1:16443", kubernetes_version: v1.36.1, nodes: 4, testbed: embedded, simulator: true}
 deleted:
   description: Clusters deleted.
   returned: state=absent

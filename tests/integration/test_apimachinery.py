@@ -202,3 +202,35 @@ def test_bad_churn_parameters_fail_the_module_with_a_clear_message(cluster, tmp_
     assert proc.returncode != 0 and message in proc.stdout, proc.stdout + proc.stderr
     assert not (tmp_path / "samples").exists()
     assert _labelled(cluster, "churn") == []
+
+
+def test_turbokube_a_local_kwok_presents_hollow_nodes_to_an_existing_cluster(testbeds, playbooks, tmp_path):
+    """The kind/existing path of hollow nodes, on a real bare control plane: an embedded cluster
+    started without its KWOK controller is given to the playbooks as an *existing* cluster; the
+    hollow_nodes role starts KWOK's controller on this machine against it, density runs, and
+    teardown stops the controller."""
+    from ansible_collections.fedbench.testbed.plugins.module_utils import embedded
+
+    bed = testbeds.bed("under")
+    spec = testbeds.specs(0)[0] | {"name": "under", "simulator": False}
+    (facts,), _ = bed.up(embedded.parse_specs([spec]))
+    assert not any("kwok-controller" in c for c in embedded.processes_under(bed.work_dir).values()), "the bare cluster runs a simulator"
+    playbooks.inventory_with({
+        "fedbench_testbed": "existing",
+        "fedbench_clusters": [{"name": "under", "role": "host", "kubeconfig": facts.kubeconfig, "context": facts.context}],
+        "fedbench_frameworks": [],
+        "fedbench_apimachinery": True,
+        "experiment_apimachinery_churn": [],
+        "experiment_apimachinery_hollow_nodes": 6,
+        "experiment_apimachinery_density": [{"nodes": 6, "pods_per_node": 2, "rate": 20}],
+        "hollow_nodes_kwok_port": embedded.allocate_ports(1)[0],
+    })
+    proc = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml", "playbooks/experiments.yml", "playbooks/report.yml")
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    assert "kept alive by KWOK's controller (local)" in proc.stdout
+    sample = json.loads(next((playbooks.root / "results").glob("*/samples/density-*.json")).read_text())
+    s = sample["samples"][0]["summary"]
+    assert s["running"] == 12 and s["placement"]["off_hollow_nodes"] == 0, s
+    # The role shrank the hollow nodes to none and stopped its controller.
+    left = embedded.processes_under(playbooks.work_dir)
+    assert not left, left

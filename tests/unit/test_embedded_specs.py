@@ -120,3 +120,15 @@ def test_port_in_use_sees_a_listener():
 )
 def test_node_ready(node, ready):
     assert embedded.node_ready(node) is ready
+
+
+def test_a_bare_control_plane_has_no_simulator_and_no_nodes(tmp_path):
+    (spec,) = embedded.parse_specs([{"name": "bare", "nodes": 0, "apiserver_port": 30000, "simulator": False}])
+    assert spec.simulator is False
+    binaries = embedded.Binaries.from_mapping(_binaries(tmp_path))
+    config = json.loads(embedded.kwokctl_config(spec, binaries, "v1.36.1", dict.fromkeys(embedded.COMPONENT_PORTS, 1)))
+    assert config["options"]["disable"] == ["kwok-controller"]
+    with pytest.raises(embedded.TestbedError, match="cluster 'bare': nodes must be 0 with simulator: false"):
+        embedded.parse_specs([{"name": "bare", "nodes": 3, "apiserver_port": 30000, "simulator": False}])
+    with pytest.raises(embedded.TestbedError, match="cluster 'bare': simulator must be true or false, got 'no'"):
+        embedded.parse_specs([{"name": "bare", "nodes": 0, "apiserver_port": 30000, "simulator": "no"}])
