@@ -54,10 +54,12 @@ options:
     type: str
     default: busybox:1.36
   command:
+    description: "The container command (the default keeps it running: busybox sleeps an hour)."
     type: list
     elements: str
     default: [sleep, "3600"]
   namespace:
+    description: "The experiment namespace, created if needed."
     type: str
     default: fedbench-lifecycle
   node_selector:

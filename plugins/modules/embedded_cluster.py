@@ -22,6 +22,7 @@ description:
     processes and listening ports of the testbed that are still there.
 options:
   state:
+    description: "C(present) creates or confirms the clusters; C(absent) deletes them and whatever of the testbed is left; C(leftovers) only reports the processes and ports left."
     type: str
     choices: [present, absent, leftovers]
     default: present

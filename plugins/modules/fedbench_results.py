@@ -16,9 +16,11 @@ description:
     and the reason, never a traceback.
 options:
   results_dir:
+    description: "The run results folder (with its samples/)."
     type: path
     required: true
   run_id:
+    description: "The run."
     type: str
     required: true
   schema:
