@@ -140,6 +140,18 @@ def quantile(q: float, histogram: Mapping[str, Any]) -> float | None:
     return lower_bound
 
 
+def bucket_bound(q: float, histogram: Mapping[str, Any]) -> float | None:
+    """Upper bound of the bucket that holds the q-quantile (what is known for sure: it is at most this)."""
+    buckets = sorted(histogram["buckets"].items())
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    rank = q * buckets[-1][1]
+    for bound, count in buckets:
+        if count >= rank:
+            return None if math.isinf(bound) else bound
+    return None
+
+
 def summarize(histogram: Mapping[str, Any]) -> dict[str, Any]:
     finite = sorted(b for b in histogram["buckets"] if not math.isinf(b))
     p99 = quantile(0.99, histogram)
@@ -207,7 +219,7 @@ def _judge(kind: str, resource: str, verb: str, scope: str, threshold: float, hi
     passed = p99 is not None and p99 <= threshold
     return {
         "kind": kind, "resource": resource, "verb": verb, "scope": scope,
-        "count": s["count"], "p99": p99, "threshold": threshold, "pass": bool(passed),
+        "count": s["count"], "p99": p99, "p99_at_most": bucket_bound(0.99, hist), "threshold": threshold, "pass": bool(passed),
     }
 
 

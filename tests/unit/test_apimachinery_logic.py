@@ -61,6 +61,7 @@ def test_report_takes_the_difference_of_two_scrapes_and_judges_slos():
     slo = {(r["verb"], r["resource"], r["scope"]): r for r in rep["slo"]}
     # 2 of 100 POSTs took > 1 s: p99 lies in (1, 1.25]: the mutating SLO fails.
     assert slo[("POST", "configmaps", "")]["pass"] is False and 1.0 < slo[("POST", "configmaps", "")]["p99"] <= 1.25
+    assert slo[("POST", "configmaps", "")]["p99_at_most"] == 1.25
     assert slo[("GET/LIST", "pods", "namespace")]["pass"] is True and slo[("GET/LIST", "pods", "namespace")]["threshold"] == 5.0
     assert not any(r["verb"] == "WATCH" for r in rep["slo"]), "streaming calls are outside the SLO"
     assert rep["slo_pass"] is False and rep["slo_metric"] == apimetrics.SLI_METRIC
