@@ -29,8 +29,8 @@ description:
   - Writes the sample to O(results_dir) and every operation to a C(.ops.csv) beside it.
 extends_documentation_fragment:
   - fedbench.testbed.cluster
+  - fedbench.testbed.experiment
 options:
-  cluster: {type: str, description: "Which of O(clusters) to load (by name); the first when omitted."}
   mode: {type: str, choices: [open, closed], default: open, description: "Open loop (Poisson arrivals) or closed loop (workers)."}
   rate: {type: float, description: "Open loop: arrivals per second, > 0 (required). Closed loop: cycles per second for all workers, 0 is unpaced."}
   lifetime: {type: float, default: 1.0, description: "Open loop: seconds each ConfigMap lives, >= 0."}
@@ -43,10 +43,6 @@ options:
   seed: {type: int, description: "Seed of the arrivals; random (and recorded) when omitted."}
   token: {type: str, default: churn, description: "Label value that marks this run's objects (share it with the informer)."}
   scrape_metrics: {type: bool, default: true, description: "Scrape the API server's /metrics before and after."}
-  framework: {type: str, default: native, description: "What is measured (for the results)."}
-  repetition: {type: int, default: 1, description: "Which repetition."}
-  record: {type: bool, default: true, description: "Write the sample to O(results_dir)."}
-  testbed: {type: list, elements: dict, default: [], description: "The testbed's facts, recorded in the result."}
 author: fedbench contributors
 """
 

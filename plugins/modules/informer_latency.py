@@ -21,17 +21,13 @@ description:
     O(ready_file), and collect it with C(async_status) after.
 extends_documentation_fragment:
   - fedbench.testbed.cluster
+  - fedbench.testbed.experiment
 options:
-  cluster: {type: str, description: "Which of O(clusters) to watch (by name); the first when omitted."}
   token: {type: str, required: true, description: "The churn's token (label value)."}
   point: {type: str, description: "The churn point this informer ran beside (for the results)."}
   max_duration: {type: float, default: 600, description: "Stop after this many seconds if no sentinel came."}
   work_seconds: {type: float, default: 0.0, description: "Time the worker spends on each key."}
   ready_file: {type: path, description: "Written once the watch is open."}
-  framework: {type: str, default: native, description: "What is measured (for the results)."}
-  repetition: {type: int, default: 1, description: "Which repetition."}
-  record: {type: bool, default: true, description: "Write the sample to O(results_dir)."}
-  testbed: {type: list, elements: dict, default: [], description: "The testbed's facts, recorded in the result."}
 author: fedbench contributors
 """
 

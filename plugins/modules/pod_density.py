@@ -22,8 +22,8 @@ description:
   - Removes the namespace at the end, waiting until it is gone.
 extends_documentation_fragment:
   - fedbench.testbed.cluster
+  - fedbench.testbed.experiment
 options:
-  cluster: {type: str, description: "Which of O(clusters) (by name); the first when omitted."}
   nodes: {type: int, required: true, description: "Hollow nodes to fill (at least this many must be Ready)."}
   pods_per_node: {type: int, default: 30, description: "Pods per node, 1 to 110."}
   rate: {type: float, default: 20.0, description: "Pods created per second, > 0."}
@@ -31,10 +31,6 @@ options:
   connections: {type: int, default: 16, description: "Client connections."}
   timeout: {type: float, default: 300, description: "Seconds from the first create for every pod to be Running."}
   cluster_dir: {type: path, description: "The embedded cluster's folder, for per-process CPU and memory."}
-  framework: {type: str, default: native, description: "What is measured (for the results)."}
-  repetition: {type: int, default: 1, description: "Which repetition."}
-  record: {type: bool, default: true, description: "Write the sample to O(results_dir)."}
-  testbed: {type: list, elements: dict, default: [], description: "The testbed's facts, recorded in the result."}
 author: fedbench contributors
 """
 
