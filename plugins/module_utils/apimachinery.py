@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ansible_collections.fedbench.testbed.plugins.module_utils import akube, churn, density, hollow, informer, procstat, results, watch
@@ -46,10 +47,19 @@ def _envelope(params: Mapping[str, Any], experiment: str, cluster: Mapping[str, 
     }
 
 
-def _unreachable(cluster: Mapping[str, Any], exc: BaseException) -> str:
-    if isinstance(exc, akube.KubeconfigError):
-        return f"cluster {cluster['name']!r}: {exc}"
-    return f"cluster {cluster['name']!r} ({cluster.get('server') or cluster['kubeconfig']}): cannot reach its API server: {type(exc).__name__}: {exc}"
+def _drive(cluster: Mapping[str, Any], coro: Any, named: tuple[type[BaseException], ...] = ()) -> tuple[Any, Outcome | None]:
+    """Run the experiment's coroutine: (its result, None), or (None, a failed Outcome naming the cluster).
+
+    ``named`` errors (and a bad kubeconfig) are the experiment's own messages;
+    anything else means the API server could not be reached.
+    """
+    try:
+        return akube.run(coro), None
+    except (akube.KubeconfigError, *named) as exc:
+        return None, Outcome(True, f"cluster {cluster['name']!r}: {exc}")
+    except Exception as exc:  # aiohttp's connection errors, OSError, ApiError
+        where = cluster.get("server") or cluster["kubeconfig"]
+        return None, Outcome(True, f"cluster {cluster['name']!r} ({where}): cannot reach its API server: {type(exc).__name__}: {exc}")
 
 
 # -- churn ---------------------------------------------------------------------
@@ -71,12 +81,6 @@ def churn_spec(params: Mapping[str, Any]) -> churn.ChurnSpec:
     )
 
 
-def churn_point(spec: churn.ChurnSpec) -> str:
-    if spec.mode == "open":
-        return f"open-rate{spec.rate:g}-life{spec.lifetime:g}"
-    return f"closed-workers{spec.workers}-rate{spec.rate:g}"
-
-
 def ops_csv(ops: list[tuple]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -91,7 +95,7 @@ def churn_from_params(params: Mapping[str, Any], *, check_mode: bool = False) ->
         cluster = _cluster(params)
     except (churn.ChurnError, ValueError, TypeError) as exc:
         return Outcome(True, str(exc))
-    point = churn_point(spec)
+    point = churn.point_name(spec.mode, spec.rate, spec.lifetime, spec.workers)
     if check_mode:
         return Outcome(False, result={"point": point, "summary": {}})
     started = watch.wall_now()
@@ -100,12 +104,9 @@ def churn_from_params(params: Mapping[str, Any], *, check_mode: bool = False) ->
         async with _kube(cluster, connections=spec.connections, timeout=spec.timeout) as kube:
             return await churn.run(kube, spec, scrape=params.get("scrape_metrics", True), sentinel=True)
 
-    try:
-        out = akube.run(go())
-    except (OSError, akube.ApiError, akube.KubeconfigError) as exc:
-        return Outcome(True, _unreachable(cluster, exc))
-    except Exception as exc:  # aiohttp's connection errors
-        return Outcome(True, _unreachable(cluster, exc))
+    out, failed = _drive(cluster, go())
+    if failed:
+        return failed
     summary = out["summary"]
     status = "error" if out["error"] else "ok"
     parameters = {
@@ -120,8 +121,7 @@ def churn_from_params(params: Mapping[str, Any], *, check_mode: bool = False) ->
     envelope = _envelope(params, "churn", cluster, parameters, sample)
     path = None
     if params.get("record", True):
-        path = results.keep_sample(params["results_dir"], envelope)
-        ops_path = path.with_suffix(".ops.csv")
+        ops_path = results.sample_path(Path(params["results_dir"]), envelope).with_suffix(".ops.csv")
         results.write_text_atomic(ops_path, ops_csv(out["ops"]))
         sample["ops_file"] = ops_path.name
         path = results.keep_sample(params["results_dir"], envelope)
@@ -154,10 +154,9 @@ def informer_from_params(params: Mapping[str, Any], *, check_mode: bool = False)
             return await informer.run(kube, params["token"], work_seconds=params.get("work_seconds", 0.0),
                                       max_duration=params["max_duration"], ready_file=params.get("ready_file"))
 
-    try:
-        out = akube.run(go())
-    except Exception as exc:
-        return Outcome(True, _unreachable(cluster, exc))
+    out, failed = _drive(cluster, go())
+    if failed:
+        return failed
     summary = out["summary"]
     status = "ok" if not out["error"] and summary["stopped_by"] == "sentinel" else ("error" if out["error"] else "timeout")
     point = params.get("point") or params["token"]
@@ -178,10 +177,7 @@ def informer_from_params(params: Mapping[str, Any], *, check_mode: bool = False)
 def hollow_from_params(params: Mapping[str, Any], *, check_mode: bool = False, report: Callable[[str], None] = lambda _l: None) -> Outcome:
     try:
         cluster = _cluster(params)
-        if params["count"] < 0 or params["count"] > 5000:
-            raise hollow.HollowError(f"count must be between 0 and 5000 hollow nodes (got {params['count']})")
-        if not 1 <= params.get("pods_per_node", 110) <= 250:
-            raise hollow.HollowError(f"pods_per_node must be between 1 and 250 (got {params['pods_per_node']})")
+        hollow.check(params["count"], params.get("pods_per_node", 110))
     except (ValueError, hollow.HollowError) as exc:
         return Outcome(True, str(exc))
 
@@ -193,13 +189,8 @@ def hollow_from_params(params: Mapping[str, Any], *, check_mode: bool = False, r
             return await hollow.scale(kube, params["count"], pods_per_node=params.get("pods_per_node", 110),
                                       parallel=params.get("parallel", 32), ready_timeout=params.get("ready_timeout", 600.0), report=report)
 
-    try:
-        out = akube.run(go())
-    except hollow.HollowError as exc:
-        return Outcome(True, f"cluster {cluster['name']!r}: {exc}")
-    except Exception as exc:
-        return Outcome(True, _unreachable(cluster, exc))
-    return Outcome(False, result={"cluster": cluster["name"], **out})
+    out, failed = _drive(cluster, go(), (hollow.HollowError,))
+    return failed or Outcome(False, result={"cluster": cluster["name"], **out})
 
 
 # -- density -------------------------------------------------------------------
@@ -226,16 +217,13 @@ def density_from_params(params: Mapping[str, Any], *, check_mode: bool = False, 
                     out = await density.run(kube, spec, report=report)
                 out["processes"] = sampler.result()
             finally:
-                out_cleanup = await density.cleanup(kube, spec.namespace)
-            out["cleanup_error"] = None if out_cleanup else f"namespace {spec.namespace} still terminating after 300 s"
+                gone = await akube.delete_namespace(kube, spec.namespace, wait=300.0)
+            out["cleanup_error"] = None if gone else f"namespace {spec.namespace} still terminating after 300 s"
             return out
 
-    try:
-        out = akube.run(go())
-    except density.DensityError as exc:
-        return Outcome(True, f"cluster {cluster['name']!r}: {exc}")
-    except Exception as exc:
-        return Outcome(True, _unreachable(cluster, exc))
+    out, failed = _drive(cluster, go(), (density.DensityError,))
+    if failed:
+        return failed
     parameters = {"point": point, "layout": point, "replicas": spec.pods, "nodes": spec.nodes, "pods_per_node": spec.pods_per_node,
                   "rate": spec.rate, "namespace": spec.namespace}
     sample = {"repetition": params.get("repetition", 1), "status": out["status"],

@@ -35,7 +35,6 @@ SLI_METRIC = "apiserver_request_sli_duration_seconds"
 DURATION_METRIC = "apiserver_request_duration_seconds"
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
 READ_ONLY = ("GET", "LIST")
-STREAMING = ("WATCH", "WATCHLIST", "CONNECT")
 # p99 thresholds, seconds.
 SLO_MUTATING = 1.0
 SLO_READ = {"resource": 1.0, "namespace": 5.0, "cluster": 30.0}

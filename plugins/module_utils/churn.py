@@ -27,12 +27,13 @@ the run is over; then a sweep lists the label, deletes whatever is left
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import akube, stats
+from ansible_collections.fedbench.testbed.plugins.module_utils import akube, apimetrics, stats
 
 LABEL = "fedbench.io/churn"
 SENT_AT = "fedbench.io/sent-at"
@@ -87,6 +88,16 @@ class ChurnSpec:
             self.seed = random.SystemRandom().randrange(2**31)
 
 
+def point_name(mode: str, rate: float | None = None, lifetime: float | None = None, workers: int | None = None) -> str:
+    """The name of a churn point (its samples' file names; the informer beside it takes the same).
+
+    Omitted values are the module's defaults (lifetime 1 s, rate 0, workers 0).
+    """
+    if mode == "open":
+        return f"open-rate{float(rate or 0):g}-life{float(1.0 if lifetime is None else lifetime):g}"
+    return f"closed-workers{int(workers or 0)}-rate{float(rate or 0):g}"
+
+
 def arrivals(rate: float, duration: float, seed: int) -> list[float]:
     """Poisson arrival times in [0, duration)."""
     rng = random.Random(seed)
@@ -119,9 +130,7 @@ class Recorder:
         status, data, exc = None, None, None
         try:
             status, data = await kube.call(method, path, body)
-        except (asyncio.TimeoutError, OSError) as err:
-            exc = err
-        except Exception as err:  # aiohttp.ClientError and kin: the connection failed
+        except Exception as err:  # a timeout, or aiohttp's and the OS's connection errors: classified below
             exc = err
         latency = loop.time() - sent
         self.ops.append((verb, round(scheduled, 6), round(sent - self.t0, 6), round(latency, 6), status or 0, classify(status, exc)))
@@ -168,12 +177,12 @@ async def _open_loop(kube: akube.AsyncKube, spec: ChurnSpec, rec: Recorder, payl
 async def _closed_loop(kube: akube.AsyncKube, spec: ChurnSpec, rec: Recorder, payload: str) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     end = rec.t0 + spec.duration
-    ticket = iter(range(10**12))
+    ticket = itertools.count()
     cycles = [0]
 
     async def worker(w: int) -> None:
         ns = spec.namespaces[w % len(spec.namespaces)]
-        for i in range(10**12):
+        for i in itertools.count():
             if spec.rate > 0:
                 start_at = rec.t0 + next(ticket) / spec.rate
                 if start_at >= end:
@@ -295,15 +304,8 @@ async def run(kube: akube.AsyncKube, spec: ChurnSpec, *, scrape: bool = True, se
         "started_unix": started,
         "summary": summary,
         "ops": rec.ops,
-        "apiserver": _metrics_report(before, after),
+        "apiserver": apimetrics.report(before, after) if scrape else None,
         "error": error,
         "namespaces_created": created_ns,
     }
 
-
-def _metrics_report(before: Any, after: Any) -> dict[str, Any] | None:
-    from ansible_collections.fedbench.testbed.plugins.module_utils import apimetrics
-
-    if not isinstance(before, str) or not isinstance(after, str):
-        return None
-    return apimetrics.report(before, after)

@@ -118,7 +118,9 @@ def summarize(pods: dict[str, dict[str, float]], spec: DensitySpec, elapsed_send
     }
 
 
-class _Watcher:
+class Watcher:
+    """Per pod of one namespace: when it was first seen created, bound, Running (loop time)."""
+
     def __init__(self, kube: akube.AsyncKube, namespace: str):
         self.kube = kube
         self.namespace = namespace
@@ -158,6 +160,44 @@ class _Watcher:
                     self.observe(item, loop.time())
 
 
+async def create_paced(kube: akube.AsyncKube, namespace: str, indexes: range, rate: float, watcher: Watcher, *,
+                       in_flight: int, retries: int = 0, report: Callable[[int, int], None] | None = None,
+                       reports: int = 10) -> dict[str, int]:
+    """Create the pods ``indexes`` at ``rate`` per second, at most ``in_flight`` at once.
+
+    Records each pod's send time in ``watcher``; a refused create is retried
+    ``retries`` times (backing off). Calls ``report(sent, running)``
+    ``reports`` times along the way. Returns the refusals by HTTP status.
+    """
+    loop = asyncio.get_running_loop()
+    errors: dict[str, int] = {}
+    sem = asyncio.Semaphore(in_flight)
+    t0 = loop.time()
+
+    async def create(index: int) -> None:
+        async with sem:
+            body = pod_manifest(namespace, index)
+            watcher.pods.setdefault(body["metadata"]["name"], {})["sent"] = loop.time()
+            for attempt in range(retries + 1):
+                status, _ = await kube.call("POST", f"/api/v1/namespaces/{namespace}/pods", body)
+                if 200 <= status <= 299 or (attempt and status == 409):  # 409 after a retry: the first one landed
+                    return
+                errors[str(status)] = errors.get(str(status), 0) + 1
+                if attempt < retries:
+                    await asyncio.sleep(0.2 * (attempt + 1))
+
+    tasks, step = [], max(1, len(indexes) // reports)
+    for k, index in enumerate(indexes):
+        at = t0 + k / rate
+        if at > loop.time():
+            await asyncio.sleep(at - loop.time())
+        tasks.append(asyncio.create_task(create(index)))
+        if report and (k + 1) % step == 0:
+            report(k + 1, sum(1 for p in watcher.pods.values() if "running" in p))
+    await asyncio.gather(*tasks)
+    return errors
+
+
 async def run(kube: akube.AsyncKube, spec: DensitySpec, *, report: Callable[[str], None] = lambda _l: None) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     nodes = [n for n in await hollow.hollow_nodes(kube) if hollow.ready(n)]
@@ -170,34 +210,14 @@ async def run(kube: akube.AsyncKube, spec: DensitySpec, *, report: Callable[[str
         if loop.time() > deadline:
             raise DensityError(f"namespace {spec.namespace}: no default service account after 30 s")
         await asyncio.sleep(0.1)
-    watcher = _Watcher(kube, spec.namespace)
+    watcher = Watcher(kube, spec.namespace)
     watch_task = asyncio.create_task(watcher.run())
     await asyncio.wait_for(watcher.ready.wait(), 30)
     before = await kube.request("GET", "/metrics")
     started = time.time()
     t0 = loop.time()
-    errors: dict[str, int] = {}
-    sem = asyncio.Semaphore(spec.connections)
-    step = max(1, spec.pods // 10)
-
-    async def create(index: int) -> None:
-        async with sem:
-            body = pod_manifest(spec.namespace, index)
-            watcher.pods.setdefault(body["metadata"]["name"], {})["sent"] = loop.time()
-            status, _ = await kube.call("POST", f"/api/v1/namespaces/{spec.namespace}/pods", body)
-            if not 200 <= status <= 299:
-                errors[str(status)] = errors.get(str(status), 0) + 1
-
-    tasks = []
-    for index in range(spec.pods):
-        at = t0 + index / spec.rate
-        if at > loop.time():
-            await asyncio.sleep(at - loop.time())
-        tasks.append(asyncio.create_task(create(index)))
-        if (index + 1) % step == 0:
-            running = sum(1 for p in watcher.pods.values() if "running" in p)
-            report(f"density: {index + 1}/{spec.pods} pods sent, {running} Running")
-    await asyncio.gather(*tasks)
+    errors = await create_paced(kube, spec.namespace, range(spec.pods), spec.rate, watcher, in_flight=spec.connections,
+                                report=lambda sent, running: report(f"density: {sent}/{spec.pods} pods sent, {running} Running"))
     sends = loop.time() - t0
     status = "ok"
     deadline = t0 + spec.timeout
@@ -231,6 +251,3 @@ async def run(kube: akube.AsyncKube, spec: DensitySpec, *, report: Callable[[str
     summary["pods_per_second_to_running"] = round(summary["running"] / elapsed, 3) if elapsed > 0 else None
     return {"started_unix": started, "status": status, "summary": summary, "apiserver": apimetrics.report(before, after)}
 
-
-async def cleanup(kube: akube.AsyncKube, namespace: str, wait: float = 300.0) -> bool:
-    return await akube.delete_namespace(kube, namespace, wait=wait)

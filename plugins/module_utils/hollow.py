@@ -80,12 +80,17 @@ async def hollow_nodes(kube: akube.AsyncKube) -> list[dict[str, Any]]:
     return items
 
 
+def check(count: int, pods_per_node: int = 110) -> None:
+    """The wanted node count and capacity, or a HollowError that names the bad one."""
+    if not 0 <= count <= 5000:
+        raise HollowError(f"count must be between 0 and 5000 hollow nodes, the published limit of one cluster (got {count})")
+    if not 1 <= pods_per_node <= 250:
+        raise HollowError(f"pods_per_node must be between 1 and 250 (got {pods_per_node})")
+
+
 async def scale(kube: akube.AsyncKube, count: int, *, pods_per_node: int = 110, parallel: int = 32, ready_timeout: float = 600.0,
                 report: Callable[[str], None] = lambda _line: None) -> dict[str, Any]:
-    if count < 0:
-        raise HollowError(f"count must be >= 0 hollow nodes (got {count})")
-    if count > 5000:
-        raise HollowError(f"count must be <= 5000, the published limit of one cluster (got {count})")
+    check(count, pods_per_node)
     start = time.monotonic()
     existing = {n["metadata"]["name"] for n in await hollow_nodes(kube)}
     wanted = {node_name(i) for i in range(count)}

@@ -65,6 +65,14 @@ def load(results_json: str | Path, schema: str | Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------
 
 
+def _save(plt: Any, fig: Any, out: Path, name: str, title: str) -> dict[str, str]:
+    """Write one figure into the report's folder and close it; returns its entry for the page."""
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=110)
+    plt.close(fig)
+    return {"file": name, "title": title}
+
+
 def _plt():
     import matplotlib
 
@@ -103,11 +111,7 @@ def plot_lifecycle(points: list[Mapping[str, Any]], out: Path) -> list[dict[str,
         ax.set_title(f"{title}; band: p50–p90")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
-        name = f"lifecycle-{metric}.png"
-        fig.tight_layout()
-        fig.savefig(out / name, dpi=110)
-        plt.close(fig)
-        images.append({"file": name, "title": f"Lifecycle: {title} against replicas"})
+        images.append(_save(plt, fig, out, f"lifecycle-{metric}.png", f"Lifecycle: {title} against replicas"))
 
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for p in points:
@@ -128,11 +132,7 @@ def plot_lifecycle(points: list[Mapping[str, Any]], out: Path) -> list[dict[str,
         ax.set_ylabel("seconds after create_sent (mean)")
         ax.set_title(f"Phase breakdown: {framework}, {layout}")
         ax.legend(fontsize=7)
-        name = f"lifecycle-phases-{framework}-{layout}.png"
-        fig.tight_layout()
-        fig.savefig(out / name, dpi=110)
-        plt.close(fig)
-        images.append({"file": name, "title": f"Lifecycle phases, stacked: {framework}, {layout}"})
+        images.append(_save(plt, fig, out, f"lifecycle-phases-{framework}-{layout}.png", f"Lifecycle phases, stacked: {framework}, {layout}"))
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     drawn = False
@@ -154,10 +154,9 @@ def plot_lifecycle(points: list[Mapping[str, Any]], out: Path) -> list[dict[str,
         ax.set_title("Per-pod startup latency, CDF")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "lifecycle-pod-startup-cdf.png", dpi=110)
-        images.append({"file": "lifecycle-pod-startup-cdf.png", "title": "Per-pod startup latency (created → running), CDF"})
-    plt.close(fig)
+        images.append(_save(plt, fig, out, "lifecycle-pod-startup-cdf.png", "Per-pod startup latency (created → running), CDF"))
+    else:
+        plt.close(fig)
     return images
 
 
@@ -186,11 +185,7 @@ def plot_burst(points: list[Mapping[str, Any]], out: Path) -> list[dict[str, str
         ax.set_ylabel("requests")
         ax.set_title(f"Burst ({p['framework']}): who served each slot; local is {p['parameters'].get('local_cluster')}")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        name = f"burst-share-{i}.png"
-        fig.savefig(out / name, dpi=110)
-        plt.close(fig)
-        images.append({"file": name, "title": f"Burst, {p['framework']}: requests per slot by the cluster that served them"})
+        images.append(_save(plt, fig, out, f"burst-share-{i}.png", f"Burst, {p['framework']}: requests per slot by the cluster that served them"))
 
         fig, ax = plt.subplots(figsize=(7, 4.2))
         for q in ("p50", "p90", "p99", "max"):
@@ -200,11 +195,7 @@ def plot_burst(points: list[Mapping[str, Any]], out: Path) -> list[dict[str, str
         ax.set_title(f"Burst ({p['framework']}): latency percentiles per slot")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        name = f"burst-latency-{i}.png"
-        fig.savefig(out / name, dpi=110)
-        plt.close(fig)
-        images.append({"file": name, "title": f"Burst, {p['framework']}: latency percentiles per slot"})
+        images.append(_save(plt, fig, out, f"burst-latency-{i}.png", f"Burst, {p['framework']}: latency percentiles per slot"))
     return images
 
 
@@ -236,10 +227,7 @@ def plot_apimachinery(points: list[Mapping[str, Any]], out: Path) -> list[dict[s
         ax.set_title("Open-loop churn: achieved against requested rate")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "churn-rate.png", dpi=110)
-        plt.close(fig)
-        images.append({"file": "churn-rate.png", "title": "Churn: achieved against requested rate (open loop)"})
+        images.append(_save(plt, fig, out, "churn-rate.png", "Churn: achieved against requested rate (open loop)"))
     if churn:
         groups = []
         for p in churn:
@@ -262,10 +250,7 @@ def plot_apimachinery(points: list[Mapping[str, Any]], out: Path) -> list[dict[s
             ax.set_title("Churn: client latency per verb, and the informer's notification latency")
             ax.legend(fontsize=8)
             ax.grid(True, axis="y", alpha=0.3)
-            fig.tight_layout()
-            fig.savefig(out / "churn-latency.png", dpi=110)
-            plt.close(fig)
-            images.append({"file": "churn-latency.png", "title": "Churn: latency percentiles per verb (client) and informer notification"})
+            images.append(_save(plt, fig, out, "churn-latency.png", "Churn: latency percentiles per verb (client) and informer notification"))
     if density:
         fig, ax = plt.subplots(figsize=(7, 4.2))
         labels, width = [], 0.27
@@ -282,10 +267,7 @@ def plot_apimachinery(points: list[Mapping[str, Any]], out: Path) -> list[dict[s
         ax.set_ylabel("pod startup (created → Running), seconds")
         ax.set_title("Density on hollow nodes: pod startup latency")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "density-startup.png", dpi=110)
-        plt.close(fig)
-        images.append({"file": "density-startup.png", "title": "Density: pod startup latency against the 5 s SLO"})
+        images.append(_save(plt, fig, out, "density-startup.png", "Density: pod startup latency against the 5 s SLO"))
     return images
 
 
