@@ -7,7 +7,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # One run id shared by every step of one `make` invocation.
 export FEDBENCH_RUN_ID ?= $(shell date -u +%Y%m%dT%H%M%SZ)
-INVENTORY ?= inventories/embedded
+INVENTORY ?= inventories/testbed
 # Where binaries may come from. `build` uses only the Go module proxy; on a
 # machine that reaches release downloads, TOOLCHAIN_SOURCE=auto is faster.
 TOOLCHAIN_SOURCE ?= build

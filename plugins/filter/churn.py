@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.fedbench.testbed.plugins.module_utils.churn import point_name
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiments.churn import point_name
 
 
 def churn_point(point):

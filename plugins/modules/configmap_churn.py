@@ -73,8 +73,8 @@ path:
   type: str
 """
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import apimachinery
-from ansible_collections.fedbench.testbed.plugins.module_utils.args_common import CLUSTER_ARG_SPEC, EXPERIMENT_ARG_SPEC, run_async_module
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import apimachinery
+from ansible_collections.fedbench.testbed.plugins.module_utils.common.runner import CLUSTER_ARG_SPEC, EXPERIMENT_ARG_SPEC, run_async_module
 
 ARGUMENT_SPEC = dict(
     CLUSTER_ARG_SPEC,

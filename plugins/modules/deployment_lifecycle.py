@@ -133,8 +133,8 @@ try:
 except ImportError:
     HAS_KUBERNETES = False
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import experiment
-from ansible_collections.fedbench.testbed.plugins.module_utils.args_common import (
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import lifecycle_params as experiment
+from ansible_collections.fedbench.testbed.plugins.module_utils.common.runner import (
     CLUSTER_ARG_SPEC,
     CLUSTER_MUTUALLY_EXCLUSIVE,
 )

@@ -105,7 +105,7 @@ leftovers:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import embedded
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["present", "absent", "leftovers"], default="present"),

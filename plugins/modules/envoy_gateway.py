@@ -74,7 +74,7 @@ from pathlib import Path
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import gateway
+from ansible_collections.fedbench.testbed.plugins.module_utils.frameworks.mesh import gateway
 
 try:
     import envoy

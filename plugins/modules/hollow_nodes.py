@@ -45,8 +45,8 @@ seconds: {description: Seconds until all were Ready., returned: success, type: f
 progress: {description: Progress lines., returned: always, type: list}
 """
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import apimachinery
-from ansible_collections.fedbench.testbed.plugins.module_utils.args_common import CLUSTER_ARG_SPEC, run_async_module
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import apimachinery
+from ansible_collections.fedbench.testbed.plugins.module_utils.common.runner import CLUSTER_ARG_SPEC, run_async_module
 
 ARGUMENT_SPEC = dict(
     CLUSTER_ARG_SPEC,

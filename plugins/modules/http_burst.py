@@ -76,7 +76,9 @@ try:
 except ImportError:
     HAS_AIOHTTP = False
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import burst, results, watch
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import burst
+from ansible_collections.fedbench.testbed.plugins.module_utils import results
+from ansible_collections.fedbench.testbed.plugins.module_utils.common import clock
 
 ARGUMENT_SPEC = dict(
     targets=dict(type="list", elements="str", required=True),
@@ -110,7 +112,7 @@ def main() -> None:
         schedule = burst.Schedule(p["slot_seconds"], tuple(requests), p["timeout"], p["duration"])
         if module.check_mode:
             module.exit_json(changed=False, slots=[], totals={})
-        started = watch.wall_now()
+        started = clock.wall_now()
         out = burst.run(p["targets"], schedule, ca_file=p["ca_file"], cert_file=p["cert_file"], key_file=p["key_file"],
                         verify=p["verify"], connections=p["connections"])
     except burst.BurstError as exc:

@@ -53,7 +53,7 @@ from pathlib import Path
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fedbench.testbed.plugins.module_utils.process import Managed, ProcessError
+from ansible_collections.fedbench.testbed.plugins.module_utils.common.process import Managed, ProcessError
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),

@@ -53,8 +53,8 @@ path: {description: The sample file written., returned: success, type: str}
 progress: {description: Progress lines., returned: always, type: list}
 """
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import apimachinery
-from ansible_collections.fedbench.testbed.plugins.module_utils.args_common import CLUSTER_ARG_SPEC, EXPERIMENT_ARG_SPEC, run_async_module
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import apimachinery
+from ansible_collections.fedbench.testbed.plugins.module_utils.common.runner import CLUSTER_ARG_SPEC, EXPERIMENT_ARG_SPEC, run_async_module
 
 ARGUMENT_SPEC = dict(
     CLUSTER_ARG_SPEC,

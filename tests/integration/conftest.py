@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import embedded, toolchain
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded, toolchain
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -99,7 +99,7 @@ class Playbooks:
 
     def inventory_with(self, group_vars: dict) -> Path:
         (self.inventory / "group_vars" / "all").mkdir(parents=True, exist_ok=True)
-        (self.inventory / "hosts.yml").write_text((ROOT / "inventories/embedded/hosts.yml").read_text())
+        (self.inventory / "hosts.yml").write_text((ROOT / "inventories/testbed/hosts.yml").read_text())
         (self.inventory / "group_vars/all/testbed.yml").write_text(yaml.safe_dump(group_vars))
         return self.inventory
 

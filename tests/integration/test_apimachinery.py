@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import akube, apimachinery, apimetrics, churn, hollow, results
+from ansible_collections.fedbench.testbed.plugins.module_utils.kube import akube
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import apimachinery, churn
+from ansible_collections.fedbench.testbed.plugins.module_utils.measure import apimetrics
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import hollow
+from ansible_collections.fedbench.testbed.plugins.module_utils import results
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "docs" / "results.schema.json"
@@ -209,7 +213,7 @@ def test_turbokube_a_local_kwok_presents_hollow_nodes_to_an_existing_cluster(tes
     started without its KWOK controller is given to the playbooks as an *existing* cluster; the
     hollow_nodes role starts KWOK's controller on this machine against it, density runs, and
     teardown stops the controller."""
-    from ansible_collections.fedbench.testbed.plugins.module_utils import embedded
+    from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 
     bed = testbeds.bed("under")
     spec = testbeds.specs(0)[0] | {"name": "under", "simulator": False}

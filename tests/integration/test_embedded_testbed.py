@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import embedded
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 
 from .conftest import api_client
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import embedded, experiment, kube, results
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import lifecycle_params as experiment
+from ansible_collections.fedbench.testbed.plugins.module_utils import kube, results
 
 from .conftest import ROOT
 

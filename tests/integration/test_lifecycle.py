@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import embedded, experiment, kube, phases, results
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import lifecycle_params as experiment
+from ansible_collections.fedbench.testbed.plugins.module_utils import kube, results
+from ansible_collections.fedbench.testbed.plugins.module_utils.measure import phases
 
 from .conftest import ROOT, VENV_BIN, Testbeds
 
@@ -109,7 +112,7 @@ def test_never_ready_fails_on_its_timeout_with_the_partial_sample(cluster, tmp_p
 def _adhoc(args: dict, *extra: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", ANSIBLE_NOCOLOR="1")
     return subprocess.run(
-        [str(VENV_BIN / "ansible"), "localhost", "-i", str(ROOT / "inventories/embedded"), "-m", "fedbench.testbed.deployment_lifecycle",
+        [str(VENV_BIN / "ansible"), "localhost", "-i", str(ROOT / "inventories/testbed"), "-m", "fedbench.testbed.deployment_lifecycle",
          "-a", json.dumps(args), *extra],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
     )

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import burst, embedded
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import burst
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 
 ROLES = ("host", "member")
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import embedded
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 
 
 def _clusters(n: int, nodes: int = 1) -> list[dict]:

@@ -4,7 +4,9 @@ import math
 
 import pytest
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import apimachinery, apimetrics, churn, density, informer, results
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import apimachinery, churn, density, informer
+from ansible_collections.fedbench.testbed.plugins.module_utils.measure import apimetrics
+from ansible_collections.fedbench.testbed.plugins.module_utils import results
 
 BUCKETS = (0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0)
 

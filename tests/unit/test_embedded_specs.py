@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import embedded
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 
 GOOD = [
     {"name": "host", "role": "host", "nodes": 4, "apiserver_port": 32443},

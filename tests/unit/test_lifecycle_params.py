@@ -1,7 +1,7 @@
 """Workload parameters and adapters: messages that name the input (no cluster)."""
 import pytest
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import experiment, lifecycle
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import lifecycle, lifecycle_params as experiment
 from ansible_collections.fedbench.testbed.plugins.filter.sizes import doubling
 
 

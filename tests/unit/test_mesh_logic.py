@@ -2,7 +2,8 @@
 import pytest
 
 from ansible_collections.fedbench.testbed.plugins.filter.mesh import mesh_layout
-from ansible_collections.fedbench.testbed.plugins.module_utils import burst, gateway
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import burst
+from ansible_collections.fedbench.testbed.plugins.module_utils.frameworks.mesh import gateway
 
 
 def test_default_schedule_is_the_study_profile():

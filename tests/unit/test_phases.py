@@ -5,7 +5,7 @@ import pytest
 
 EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import phases
+from ansible_collections.fedbench.testbed.plugins.module_utils.measure import phases
 
 
 def ev(t, kind, etype, name, cluster="c", **fields):

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import burst, report, results
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import burst
+from ansible_collections.fedbench.testbed.plugins.module_utils import report, results
 
 SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "results.schema.json"
 TESTBED = {"kind": "embedded", "kubernetes_version": "v1.36.1", "clusters": [{"name": "host", "role": "host", "nodes": 4}],

@@ -1,6 +1,6 @@
 import pytest
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import stats
+from ansible_collections.fedbench.testbed.plugins.module_utils.measure import stats
 
 
 def test_summary_of_known_values():

@@ -3,7 +3,7 @@ import json
 import threading
 import time
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import watch
+from ansible_collections.fedbench.testbed.plugins.module_utils.kube import watch
 
 
 def pod(name, rv, phase="Pending"):

@@ -33,9 +33,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from ansible_collections.fedbench.testbed.plugins.module_utils.common.process import (
+    LOOPBACK,
+    kill_all,
+    listeners_of,
+    listening_ports,
+    port_in_use,
+    processes_under,
+)
+
 ROLES = ("host", "member")
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
-LOOPBACK = "127.0.0.1"
 CONTEXT_PREFIX = "kwok-"  # kwokctl names contexts kwok-<cluster>
 
 Reporter = Callable[[str], None]
@@ -137,51 +145,6 @@ def parse_specs(raw: Any, *, default_nodes: int = 4) -> list[ClusterSpec]:
     return specs
 
 
-def port_in_use(port: int, address: str = LOOPBACK) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((address, port))
-        except OSError as exc:
-            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-                return True
-            raise
-    return False
-
-
-def listeners_of(pids: Iterable[int]) -> list[int]:
-    """TCP ports that the given processes listen on (from /proc)."""
-    inodes: set[str] = set()
-    for pid in pids:
-        fd_dir = Path(f"/proc/{pid}/fd")
-        try:
-            for fd in fd_dir.iterdir():
-                try:
-                    target = os.readlink(fd)
-                except OSError:
-                    continue
-                if target.startswith("socket:["):
-                    inodes.add(target[8:-1])
-        except OSError:
-            continue
-    return sorted({port for port, inode in _listening_sockets() if inode in inodes})
-
-
-def _listening_sockets() -> list[tuple[int, str]]:
-    """(port, socket inode) of every TCP socket in LISTEN state, from /proc/net."""
-    out = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            cols = line.split()
-            if cols[3] == "0A":  # LISTEN
-                out.append((int(cols[1].rsplit(":", 1)[1], 16), cols[9]))
-    return out
-
-
 # --------------------------------------------------------------------------
 # kwokctl.
 # --------------------------------------------------------------------------
@@ -258,11 +221,6 @@ def allocate_ports(count: int, avoid: Iterable[int] = ()) -> list[int]:
     if len(ports) < count:
         raise TestbedError(f"found only {len(ports)} free ports on {LOOPBACK}, needed {count}")
     return ports
-
-
-def listening_ports() -> set[int]:
-    """TCP ports in LISTEN state on this machine."""
-    return {port for port, _ in _listening_sockets()}
 
 
 def kwokctl_config(spec: ClusterSpec, binaries: Binaries, kube_version: str, ports: Mapping[str, int], disable_qps_limits: bool = False) -> str:
@@ -407,60 +365,6 @@ def _pids_from_files(cluster_dir: Path) -> list[int]:
         except (OSError, ValueError):
             continue
     return pids
-
-
-def processes_under(workdir: Path) -> dict[int, str]:
-    """Every live process whose command line names a path under ``workdir``."""
-    marker = str(workdir.resolve())
-    found: dict[int, str] = {}
-    me = os.getpid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if marker in cmdline:
-            found[int(entry.name)] = cmdline.strip()
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-def kill_all(pids: Iterable[int], grace: float = 5.0) -> list[int]:
-    """SIGTERM, wait up to ``grace`` seconds, then SIGKILL. Returns the pids that were alive."""
-    targets = [p for p in set(pids) if p != os.getpid() and _alive(p)]
-    for pid in targets:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_alive(p) for p in targets):
-        time.sleep(0.1)
-    for pid in targets:
-        if _alive(pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_alive(p) for p in targets):
-        time.sleep(0.05)
-    return targets
 
 
 # --------------------------------------------------------------------------

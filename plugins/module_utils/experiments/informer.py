@@ -29,7 +29,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import akube, churn, stats
+from ansible_collections.fedbench.testbed.plugins.module_utils.kube import akube
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import churn
+from ansible_collections.fedbench.testbed.plugins.module_utils.measure import stats
 
 
 class Informer:

@@ -15,9 +15,13 @@ import io
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import akube, churn, density, hollow, informer, procstat, results, watch
-from ansible_collections.fedbench.testbed.plugins.module_utils.args_common import clusters_from
-from ansible_collections.fedbench.testbed.plugins.module_utils.experiment import Outcome
+from ansible_collections.fedbench.testbed.plugins.module_utils import results
+from ansible_collections.fedbench.testbed.plugins.module_utils.common import clock
+from ansible_collections.fedbench.testbed.plugins.module_utils.common.runner import Outcome, clusters_from
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import churn, density, informer
+from ansible_collections.fedbench.testbed.plugins.module_utils.kube import akube
+from ansible_collections.fedbench.testbed.plugins.module_utils.measure import procstat
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import hollow
 
 
 def _cluster(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -98,7 +102,7 @@ def churn_from_params(params: Mapping[str, Any], *, check_mode: bool = False) ->
     point = churn.point_name(spec.mode, spec.rate, spec.lifetime, spec.workers)
     if check_mode:
         return Outcome(False, result={"point": point, "summary": {}})
-    started = watch.wall_now()
+    started = clock.wall_now()
 
     async def go() -> dict[str, Any]:
         async with _kube(cluster, connections=spec.connections, timeout=spec.timeout) as kube:
@@ -147,7 +151,7 @@ def informer_from_params(params: Mapping[str, Any], *, check_mode: bool = False)
         return Outcome(True, str(exc))
     if check_mode:
         return Outcome(False, result={"summary": {}})
-    started = watch.wall_now()
+    started = clock.wall_now()
 
     async def go() -> dict[str, Any]:
         async with _kube(cluster, connections=4) as kube:
@@ -207,7 +211,7 @@ def density_from_params(params: Mapping[str, Any], *, check_mode: bool = False, 
     point = f"nodes{spec.nodes}-ppn{spec.pods_per_node}-rate{spec.rate:g}"
     if check_mode:
         return Outcome(False, result={"point": point, "summary": {}})
-    started = watch.wall_now()
+    started = clock.wall_now()
     cluster_dir = params.get("cluster_dir")
 
     async def go() -> dict[str, Any]:

@@ -24,24 +24,9 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from ansible_collections.fedbench.testbed.plugins.module_utils import kube
+from ansible_collections.fedbench.testbed.plugins.module_utils.common.clock import Mark, wall_now  # noqa: F401 - Mark is part of this module's API
 
 KINDS = ("Deployment", "ReplicaSet", "Pod")
-
-
-def wall_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class Mark:
-    """A point in time on both clocks."""
-
-    mono: float
-    wall: str
-
-    @classmethod
-    def now(cls) -> "Mark":
-        return cls(mono=time.monotonic(), wall=wall_now())
 
 
 # --------------------------------------------------------------------------

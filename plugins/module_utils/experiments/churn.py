@@ -33,7 +33,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import akube, apimetrics, stats
+from ansible_collections.fedbench.testbed.plugins.module_utils.kube import akube
+from ansible_collections.fedbench.testbed.plugins.module_utils.measure import apimetrics, stats
 
 LABEL = "fedbench.io/churn"
 SENT_AT = "fedbench.io/sent-at"

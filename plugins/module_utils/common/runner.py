@@ -1,11 +1,24 @@
 # -*- coding: utf-8 -*-
 # Copyright: fedbench contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Options every experiment module shares (documented in doc_fragments/cluster.py)."""
+"""What every experiment module shares: its options (documented in doc_fragments/),
+the clusters they name, the outcome a run returns, and an async module's main()."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+
+@dataclass
+class Outcome:
+    """What a run returns to its module: failed or not, a message naming the input at
+    fault, and the result (with the partial sample when a sample was under way)."""
+
+    failed: bool
+    message: str = ""
+    result: dict[str, Any] = field(default_factory=dict)
+
 
 CLUSTER_ARG_SPEC: dict[str, dict[str, Any]] = dict(
     clusters=dict(type="list", elements="dict"),
@@ -52,10 +65,14 @@ def run_async_module(argument_spec: dict[str, Any], run: Any, *, with_progress: 
     """
     from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-    from ansible_collections.fedbench.testbed.plugins.module_utils import akube
+    try:
+        import aiohttp  # noqa: F401
 
+        has_aiohttp = True
+    except ImportError:
+        has_aiohttp = False
     module = AnsibleModule(argument_spec=argument_spec, mutually_exclusive=CLUSTER_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
-    if not akube.HAS_AIOHTTP:
+    if not has_aiohttp:
         module.fail_json(msg=missing_required_lib("aiohttp"))
     progress: list[str] = []
     kwargs = {"report": progress.append} if with_progress else {}

@@ -29,7 +29,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import akube, apimetrics, hollow, stats
+from ansible_collections.fedbench.testbed.plugins.module_utils.kube import akube
+from ansible_collections.fedbench.testbed.plugins.module_utils.measure import apimetrics, stats
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import hollow
 
 POD_STARTUP_SLO = 5.0
 IMAGE = "fedbench.io/pause:never-pulled"

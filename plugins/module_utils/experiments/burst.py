@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import stats
+from ansible_collections.fedbench.testbed.plugins.module_utils.measure import stats
 
 ERROR_CLASSES = (
     "ok",

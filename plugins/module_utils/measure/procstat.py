@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import embedded
+from ansible_collections.fedbench.testbed.plugins.module_utils.common import process
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -29,7 +29,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 def component_pids(cluster_dir: str | Path) -> dict[str, int]:
     """{component: pid} of one embedded cluster's processes (by their binary's name)."""
     out: dict[str, int] = {}
-    for pid, cmdline in embedded.processes_under(Path(cluster_dir)).items():
+    for pid, cmdline in process.processes_under(Path(cluster_dir)).items():
         binary = os.path.basename(cmdline.split(" ", 1)[0])
         if binary in COMPONENTS:
             out[binary] = pid

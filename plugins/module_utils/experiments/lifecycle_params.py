@@ -11,18 +11,12 @@ partial sample, which is also written to disk with its status.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import lifecycle, results, watch
-from ansible_collections.fedbench.testbed.plugins.module_utils.args_common import clusters_from
-
-
-@dataclass
-class Outcome:
-    failed: bool
-    message: str = ""
-    result: dict[str, Any] = field(default_factory=dict)
+from ansible_collections.fedbench.testbed.plugins.module_utils import results
+from ansible_collections.fedbench.testbed.plugins.module_utils.common import clock
+from ansible_collections.fedbench.testbed.plugins.module_utils.common.runner import Outcome, clusters_from
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import lifecycle
 
 
 def _envelope(params: Mapping[str, Any], workload: lifecycle.Workload, clusters: list[dict], sample: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +62,7 @@ def lifecycle_from_params(params: Mapping[str, Any], *, check_mode: bool = False
         problem = lifecycle.cleanup_safely(adapter, workload)
         return Outcome(bool(problem), problem or "", {"namespace": workload.namespace, "removed": not problem})
 
-    started = watch.wall_now()
+    started = clock.wall_now()
     status, error = "ok", None
     try:
         sample = lifecycle.run_sample(adapter, workload)

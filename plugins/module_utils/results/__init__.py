@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import stats
+from ansible_collections.fedbench.testbed.plugins.module_utils.measure import stats
 
 SCHEMA = "fedbench.result/v1"
 

@@ -22,7 +22,7 @@ import asyncio
 import time
 from typing import Any, Callable
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import akube
+from ansible_collections.fedbench.testbed.plugins.module_utils.kube import akube
 
 LABEL = "fedbench.io/hollow"
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"

@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 from ansible_collections.fedbench.testbed.plugins.module_utils import kube
-from ansible_collections.fedbench.testbed.plugins.module_utils import phases as phase_lib
-from ansible_collections.fedbench.testbed.plugins.module_utils.watch import KINDS, Mark, Recorder, State, Target, WatchFailed
+from ansible_collections.fedbench.testbed.plugins.module_utils.measure import phases as phase_lib
+from ansible_collections.fedbench.testbed.plugins.module_utils.kube.watch import KINDS, Mark, Recorder, State, Target, WatchFailed
 
 LAYOUTS = ("replicas", "deployments")
 SAMPLE_LABEL = "fedbench.io/sample"
