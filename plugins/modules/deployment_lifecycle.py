@@ -25,12 +25,14 @@ extends_documentation_fragment:
 options:
   framework:
     description:
-      - The framework adapter that places the workload. C(native) creates the
-        Deployment in the one cluster given. C(kubefed) creates a
-        FederatedDeployment on the host cluster (the one with role C(host))
-        placed on every other cluster, with the replicas spread over them.
+      - The placement framework whose adapter places the workload, one of the
+        frameworks registered in C(plugins/module_utils/frameworks) (the
+        module refuses any other and lists them). Each adapter picks its
+        clusters from O(clusters). C(native) creates the Deployment in the
+        host cluster (role C(host), else the first). C(kubefed) creates a
+        FederatedDeployment on the host cluster placed on every member, with
+        the replicas spread over them.
     type: str
-    choices: [native, kubefed]
     default: native
   state:
     description:
@@ -133,6 +135,7 @@ try:
 except ImportError:
     HAS_KUBERNETES = False
 
+from ansible_collections.fedbench.testbed.plugins.module_utils import frameworks
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import lifecycle_params as experiment
 from ansible_collections.fedbench.testbed.plugins.module_utils.common.runner import (
     CLUSTER_ARG_SPEC,
@@ -141,7 +144,7 @@ from ansible_collections.fedbench.testbed.plugins.module_utils.common.runner imp
 
 ARGUMENT_SPEC = dict(
     CLUSTER_ARG_SPEC,
-    framework=dict(type="str", choices=["native", "kubefed"], default="native"),
+    framework=dict(type="str", choices=sorted(frameworks.PLACEMENT), default="native"),
     state=dict(type="str", choices=["measured", "absent"], default="measured"),
     replicas=dict(type="int", default=1),
     layout=dict(type="str", choices=["replicas", "deployments"], default="replicas"),

@@ -92,7 +92,8 @@ clusters:
   elements: dict
   sample:
     - {name: host, role: host, kubeconfig: /repo/.work/kubeconfigs/host, context: kwok-host,
-       server: "https://127.0.0.1:16443", kubernetes_version: v1.36.1, nodes: 4, testbed: embedded, simulator: true}
+       server: "https://127.0.0.1:16443", kubernetes_version: v1.36.1, nodes: 4, testbed: embedded,
+       capabilities: {simulated_nodes: true, node_simulator: true, local_dir: ".work/kwok/clusters/host", image_loader: none, owned: true, peer_server: null}}
 deleted:
   description: Clusters deleted.
   returned: state=absent

@@ -67,6 +67,14 @@ def test_doubling():
         doubling(0)
 
 
+def test_native_places_on_the_host_cluster_among_all():
+    clusters = [lifecycle.Cluster("m1", "/k", "c"), lifecycle.Cluster("h", "/k", "c", role="host"), lifecycle.Cluster("m2", "/k", "c")]
+    assert lifecycle.adapter_for("native", clusters).placed_on() == ["h"]
+    assert lifecycle.adapter_for("native", clusters[:1]).placed_on() == ["m1"]
+    with pytest.raises(lifecycle.ParameterError, match="the native framework needs a cluster, got none"):
+        lifecycle.adapter_for("native", [])
+
+
 def test_kubefed_needs_a_host_and_members():
     host = lifecycle.Cluster("h", "/k", "c", role="host")
     with pytest.raises(lifecycle.ParameterError, match="one host and at least one member cluster, got 1 host"):
@@ -85,6 +93,7 @@ def test_kubefed_needs_a_host_and_members():
 def test_kubefed_spreads_replicas_over_members(replicas, layout, expected):
     clusters = [lifecycle.Cluster("h", "/k", "c", role="host"), lifecycle.Cluster("m1", "/k", "c"), lifecycle.Cluster("m2", "/k", "c")]
     adapter = lifecycle.adapter_for("kubefed", clusters)
+    assert adapter.placed_on() == ["h", "m1", "m2"]
     wl = lifecycle.Workload(replicas=replicas, layout=layout)
     assert adapter.member_totals(wl, "s") == expected
     fd = adapter._federated(wl, "lc-s", "s", {"m1": 3, "m2": 2})

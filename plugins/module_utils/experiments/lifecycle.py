@@ -6,7 +6,8 @@
 :func:`run_sample` owns the clock. A framework plugs in through an
 :class:`Adapter`: which clusters and namespaces to watch, how to create and
 delete the workload. The clock, the watches and the phase derivation never
-change when a framework is added (``ADAPTERS`` maps names to classes).
+change when a framework is added: adapters live in :mod:`frameworks`, one
+module each, and register there by name.
 
 Sequence of one sample:
 
@@ -25,19 +26,22 @@ partial sample (what was recorded up to then), never a success.
 
 from __future__ import annotations
 
-import re
-import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any, Mapping
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import kube
+from ansible_collections.fedbench.testbed.plugins.module_utils import frameworks
+from ansible_collections.fedbench.testbed.plugins.module_utils.common.clock import Mark
+from ansible_collections.fedbench.testbed.plugins.module_utils.frameworks.base import (  # noqa: F401 - the workload's names, for callers
+    SAMPLE_LABEL,
+    Adapter,
+    Cluster,
+    FrameworkError,
+    ParameterError,
+    Workload,
+)
+from ansible_collections.fedbench.testbed.plugins.module_utils.kube.watch import Recorder, State, WatchFailed
 from ansible_collections.fedbench.testbed.plugins.module_utils.measure import phases as phase_lib
-from ansible_collections.fedbench.testbed.plugins.module_utils.kube.watch import KINDS, Mark, Recorder, State, Target, WatchFailed
-
-LAYOUTS = ("replicas", "deployments")
-SAMPLE_LABEL = "fedbench.io/sample"
-EXPERIMENT_LABEL = "fedbench.io/experiment"
 
 
 class LifecycleError(Exception):
@@ -48,348 +52,11 @@ class LifecycleError(Exception):
         self.partial = partial or {}
 
 
-class ParameterError(ValueError):
-    """A parameter is out of range; the message names it."""
-
-
-@dataclass(frozen=True)
-class Workload:
-    replicas: int
-    layout: str = "replicas"
-    image: str = "busybox:1.36"
-    command: tuple[str, ...] = ("sleep", "3600")
-    namespace: str = "fedbench-lifecycle"
-    node_selector: Mapping[str, str] = field(default_factory=dict)
-    ready_timeout: float = 300.0
-    delete_timeout: float = 300.0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.replicas, bool) or not isinstance(self.replicas, int) or self.replicas < 1:
-            raise ParameterError(f"replicas must be a whole number of at least 1, got {self.replicas!r}")
-        if self.layout not in LAYOUTS:
-            raise ParameterError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
-        if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", self.namespace or "") or len(self.namespace) > 63:
-            raise ParameterError(f"namespace must be a DNS label, got {self.namespace!r}")
-        for name in ("ready_timeout", "delete_timeout"):
-            if getattr(self, name) <= 0:
-                raise ParameterError(f"{name} must be positive, got {getattr(self, name)!r}")
-
-    @property
-    def deployments(self) -> int:
-        return self.replicas if self.layout == "deployments" else 1
-
-    @property
-    def replicas_each(self) -> int:
-        return 1 if self.layout == "deployments" else self.replicas
-
-    def deployment_names(self, sample: str) -> list[str]:
-        if self.layout == "deployments":
-            return [f"lc-{sample}-{i}" for i in range(self.replicas)]
-        return [f"lc-{sample}"]
-
-    def manifest(self, name: str, sample: str) -> dict[str, Any]:
-        labels = {"app": name, SAMPLE_LABEL: sample, EXPERIMENT_LABEL: "lifecycle"}
-        pod_spec: dict[str, Any] = {
-            "containers": [
-                {"name": "main", "image": self.image, "imagePullPolicy": "IfNotPresent", "command": list(self.command)}
-            ],
-            "terminationGracePeriodSeconds": 0,
-        }
-        if self.node_selector:
-            pod_spec["nodeSelector"] = dict(self.node_selector)
-        return {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name, "namespace": self.namespace, "labels": labels},
-            "spec": {
-                "replicas": self.replicas_each,
-                "selector": {"matchLabels": {"app": name, SAMPLE_LABEL: sample}},
-                "template": {"metadata": {"labels": labels}, "spec": pod_spec},
-            },
-        }
-
-
-@dataclass
-class Cluster:
-    """A cluster as the testbed's facts describe it."""
-
-    name: str
-    kubeconfig: str
-    context: str
-    role: str = "member"
-    api_client: Any = None
-
-    def client(self) -> Any:
-        if self.api_client is None:
-            from kubernetes import config
-
-            self.api_client = config.new_client_from_config(config_file=self.kubeconfig, context=self.context)
-            # Many watch threads and request threads share one client.
-            self.api_client.rest_client.pool_manager.connection_pool_kw["maxsize"] = 32
-        return self.api_client
-
-
-# --------------------------------------------------------------------------
-# Framework adapters.
-# --------------------------------------------------------------------------
-
-
-class Adapter:
-    """How one framework places, and removes, the workload."""
-
-    name = "abstract"
-
-    def __init__(self, clusters: list[Cluster]):
-        self.clusters = clusters
-
-    def watch_targets(self, workload: Workload, sample: str) -> list[Target]:
-        raise NotImplementedError
-
-    def prepare(self, workload: Workload) -> None:
-        raise NotImplementedError
-
-    def create(self, workload: Workload, sample: str) -> None:
-        raise NotImplementedError
-
-    def delete(self, workload: Workload, sample: str) -> None:
-        raise NotImplementedError
-
-    def cleanup(self, workload: Workload, timeout: float = 120) -> None:
-        raise NotImplementedError
-
-    def member_totals(self, workload: Workload, sample: str) -> dict[str, int]:
-        """Replicas each cluster that runs pods should end up with."""
-        raise NotImplementedError
-
-    def warm(self, workload: Workload) -> None:
-        """Read the collection the create goes to, so that the timed request
-        reuses a pooled connection instead of paying for a TLS handshake."""
-        cluster, path = self.create_target(workload)
-        kube.request(cluster.client(), "GET", path, query=[("limit", "1")])
-
-    def create_target(self, workload: Workload) -> tuple[Cluster, str]:
-        raise NotImplementedError
-
-
-def _ensure_namespace(cluster: Cluster, namespace: str) -> None:
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    core = client.CoreV1Api(cluster.client())
-    try:
-        core.create_namespace({"metadata": {"name": namespace, "labels": {EXPERIMENT_LABEL: "lifecycle"}}})
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-    # Pods are refused until the namespace's default ServiceAccount exists.
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            core.read_namespaced_service_account("default", namespace)
-            return
-        except ApiException as exc:
-            if exc.status != 404 or time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
-def _delete_namespace(cluster: Cluster, namespace: str, timeout: float) -> None:
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    core = client.CoreV1Api(cluster.client())
-    try:
-        core.delete_namespace(namespace, propagation_policy="Background")
-    except ApiException as exc:
-        if exc.status == 404:
-            return
-        raise
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            core.read_namespace(namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return
-            raise
-        time.sleep(0.2)
-    raise LifecycleError(f"cluster {cluster.name}: namespace {namespace} still there after {timeout:.0f}s")
-
-
-class NativeAdapter(Adapter):
-    """Plain Kubernetes: the Deployment(s) go straight to one cluster."""
-
-    name = "native"
-
-    def __init__(self, clusters: list[Cluster]):
-        if len(clusters) != 1:
-            raise ParameterError(f"the native framework runs on exactly one cluster, got {len(clusters)}")
-        super().__init__(clusters)
-        self.cluster = clusters[0]
-
-    def watch_targets(self, workload: Workload, sample: str) -> list[Target]:
-        return [
-            Target(self.cluster.name, self.cluster.client(), workload.namespace, kind, f"{SAMPLE_LABEL}={sample}")
-            for kind in KINDS
-        ]
-
-    def prepare(self, workload: Workload) -> None:
-        _ensure_namespace(self.cluster, workload.namespace)
-
-    def create(self, workload: Workload, sample: str) -> None:
-        api = self.cluster.client()
-        for name in workload.deployment_names(sample):
-            kube.request(api, "POST", kube.deployments_path(workload.namespace), body=workload.manifest(name, sample))
-
-    def delete(self, workload: Workload, sample: str) -> None:
-        api = self.cluster.client()
-        for name in workload.deployment_names(sample):
-            kube.request(api, "DELETE", kube.deployments_path(workload.namespace, name), body={"propagationPolicy": "Background"})
-
-    def cleanup(self, workload: Workload, timeout: float = 120) -> None:
-        _delete_namespace(self.cluster, workload.namespace, timeout)
-
-    def member_totals(self, workload: Workload, sample: str) -> dict[str, int]:
-        return {self.cluster.name: workload.replicas}
-
-    def create_target(self, workload: Workload) -> tuple[Cluster, str]:
-        return self.cluster, kube.deployments_path(workload.namespace)
-
-
-FEDERATED = "/apis/types.kubefed.io/v1beta1/namespaces/{namespace}/{plural}"
-
-
-def spread(total: int, members: list[str]) -> dict[str, int]:
-    """Replicas per member: as even as possible, the first members take the remainder."""
-    base, extra = divmod(total, len(members))
-    return {name: base + (1 if i < extra else 0) for i, name in enumerate(members)}
-
-
-class KubeFedAdapter(Adapter):
-    """KubeFed: a FederatedDeployment on the host, placed on the members.
-
-    The requested replicas are spread over the members with per-cluster
-    overrides of ``spec.replicas`` (one Deployment of N), or each one-replica
-    Deployment goes to one member in turn (N Deployments). A FederatedNamespace
-    places the experiment's namespace on every member. The watches follow
-    every member; readiness and "gone" count across them.
-    """
-
-    name = "kubefed"
-
-    def __init__(self, clusters: list[Cluster]):
-        hosts = [c for c in clusters if c.role == "host"]
-        members = [c for c in clusters if c.role != "host"]
-        if len(hosts) != 1 or not members:
-            raise ParameterError(
-                f"the kubefed framework needs one host and at least one member cluster, got {len(hosts)} host(s) and {len(members)} member(s)"
-            )
-        super().__init__(clusters)
-        self.host, self.members = hosts[0], members
-
-    def shares(self, workload: Workload, sample: str) -> dict[str, dict[str, int]]:
-        """Per Deployment name, replicas per member."""
-        names = [m.name for m in self.members]
-        if workload.layout == "deployments":
-            return {d: {names[i % len(names)]: 1} for i, d in enumerate(workload.deployment_names(sample))}
-        (only,) = workload.deployment_names(sample)
-        return {only: {k: v for k, v in spread(workload.replicas, names).items() if v}}
-
-    def member_totals(self, workload: Workload, sample: str) -> dict[str, int]:
-        totals = {m.name: 0 for m in self.members}
-        for placement in self.shares(workload, sample).values():
-            for member, count in placement.items():
-                totals[member] += count
-        return totals
-
-    def create_target(self, workload: Workload) -> tuple[Cluster, str]:
-        return self.host, FEDERATED.format(namespace=workload.namespace, plural="federateddeployments")
-
-    def watch_targets(self, workload: Workload, sample: str) -> list[Target]:
-        return [
-            Target(m.name, m.client(), workload.namespace, kind, f"{SAMPLE_LABEL}={sample}")
-            for m in self.members
-            for kind in KINDS
-        ]
-
-    def prepare(self, workload: Workload) -> None:
-        _ensure_namespace(self.host, workload.namespace)
-        path = FEDERATED.format(namespace=workload.namespace, plural="federatednamespaces")
-        body = {
-            "apiVersion": "types.kubefed.io/v1beta1",
-            "kind": "FederatedNamespace",
-            "metadata": {"name": workload.namespace, "namespace": workload.namespace},
-            "spec": {"placement": {"clusters": [{"name": m.name} for m in self.members]}},
-        }
-        try:
-            kube.request(self.host.client(), "POST", path, body=body)
-        except kube.KubeError as exc:
-            if exc.status != 409:
-                raise
-        for member in self.members:
-            _wait_namespace(member, workload.namespace, timeout=120)
-
-    def _federated(self, workload: Workload, name: str, sample: str, placement: dict[str, int]) -> dict[str, Any]:
-        manifest = workload.manifest(name, sample)
-        return {
-            "apiVersion": "types.kubefed.io/v1beta1",
-            "kind": "FederatedDeployment",
-            "metadata": {"name": name, "namespace": workload.namespace, "labels": manifest["metadata"]["labels"]},
-            "spec": {
-                "template": {"metadata": {"labels": manifest["metadata"]["labels"]}, "spec": manifest["spec"]},
-                "placement": {"clusters": [{"name": member} for member in placement]},
-                "overrides": [
-                    {"clusterName": member, "clusterOverrides": [{"path": "/spec/replicas", "value": count}]}
-                    for member, count in placement.items()
-                ],
-            },
-        }
-
-    def create(self, workload: Workload, sample: str) -> None:
-        api = self.host.client()
-        path = FEDERATED.format(namespace=workload.namespace, plural="federateddeployments")
-        for name, placement in self.shares(workload, sample).items():
-            kube.request(api, "POST", path, body=self._federated(workload, name, sample, placement))
-
-    def delete(self, workload: Workload, sample: str) -> None:
-        api = self.host.client()
-        path = FEDERATED.format(namespace=workload.namespace, plural="federateddeployments")
-        for name in workload.deployment_names(sample):
-            kube.request(api, "DELETE", f"{path}/{name}", body={"propagationPolicy": "Background"})
-
-    def cleanup(self, workload: Workload, timeout: float = 120) -> None:
-        path = FEDERATED.format(namespace=workload.namespace, plural="federatednamespaces")
-        try:
-            kube.request(self.host.client(), "DELETE", f"{path}/{workload.namespace}")
-        except kube.KubeError as exc:
-            if exc.status != 404:
-                raise
-        for member in self.members:
-            _delete_namespace(member, workload.namespace, timeout)
-        _delete_namespace(self.host, workload.namespace, timeout)
-
-
-def _wait_namespace(cluster: Cluster, namespace: str, timeout: float) -> None:
-    """Until the namespace and its default ServiceAccount exist (pods need both)."""
-    deadline = time.monotonic() + timeout
-    path = f"/api/v1/namespaces/{namespace}/serviceaccounts/default"
-    while True:
-        try:
-            kube.request(cluster.client(), "GET", path)
-            return
-        except kube.KubeError as exc:
-            if exc.status != 404 or time.monotonic() > deadline:
-                raise LifecycleError(f"cluster {cluster.name}: namespace {namespace} did not appear within {timeout:.0f}s ({exc})") from exc
-        time.sleep(0.2)
-
-
-ADAPTERS: dict[str, type[Adapter]] = {"native": NativeAdapter, "kubefed": KubeFedAdapter}
-
-
 def adapter_for(name: str, clusters: list[Cluster]) -> Adapter:
-    if name not in ADAPTERS:
-        raise ParameterError(f"framework must be one of {', '.join(sorted(ADAPTERS))}, got {name!r}")
-    return ADAPTERS[name](clusters)
+    """The registered placement framework ``name`` (see :mod:`frameworks`), given every cluster."""
+    if name not in frameworks.PLACEMENT:
+        raise ParameterError(f"framework must be one of {', '.join(sorted(frameworks.PLACEMENT))}, got {name!r}")
+    return frameworks.PLACEMENT[name](clusters)
 
 
 # --------------------------------------------------------------------------
@@ -477,6 +144,8 @@ def run_sample(adapter: Adapter, workload: Workload, *, watch_timeout: int = 60)
         return _partial(adapter, recorder, marks, workload, sample)
     except LifecycleError:
         raise
+    except FrameworkError as exc:
+        raise LifecycleError(str(exc), _partial(adapter, recorder, marks, workload, sample)) from exc
     except WatchFailed as exc:
         raise LifecycleError(f"lost the watch: {exc}", _partial(adapter, recorder, marks, workload, sample)) from exc
     except Exception as exc:  # noqa: BLE001 - API errors, connection refused: fail with what we have

@@ -1,0 +1,31 @@
+# -*- coding: utf-8 -*-
+# Copyright: fedbench contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The framework registry.
+
+A framework is one module here (plus one role folder, roles/frameworks/<name>):
+``NAME``, ``KIND`` (``placement``: what the deployment lifecycle measures;
+``dataplane``: what carries requests between clusters, measured by the burst
+test) and, for a placement framework, ``ADAPTER`` (a :class:`base.Adapter`).
+Registering one is adding its module to the import line below; everything
+else (the lifecycle module's choices, the inventory check, teardown) reads
+this registry. See docs/extending.md.
+"""
+
+from __future__ import annotations
+
+import types
+
+# The registry: one module per framework.
+from ansible_collections.fedbench.testbed.plugins.module_utils.frameworks import istio, kubefed, native  # noqa: F401
+
+FRAMEWORKS: dict[str, types.ModuleType] = {
+    module.NAME: module for module in list(globals().values()) if isinstance(module, types.ModuleType) and hasattr(module, "KIND")
+}
+PLACEMENT = {name: module.ADAPTER for name, module in sorted(FRAMEWORKS.items()) if module.KIND == "placement"}
+DATAPLANES = sorted(name for name, module in FRAMEWORKS.items() if module.KIND == "dataplane")
+
+
+def names(kind: str | None = None) -> list[str]:
+    """Registered framework names, of one kind or all."""
+    return sorted(name for name, module in FRAMEWORKS.items() if kind in (None, module.KIND))

@@ -17,19 +17,17 @@ No Ansible imports here; ``embedded_cluster`` and the tests call it directly.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -37,7 +35,6 @@ from ansible_collections.fedbench.testbed.plugins.module_utils.common.process im
     LOOPBACK,
     kill_all,
     listeners_of,
-    listening_ports,
     port_in_use,
     processes_under,
 )
@@ -80,12 +77,31 @@ class ClusterFacts:
     kubernetes_version: str
     nodes: int
     testbed: str = "embedded"
-    # Whether the testbed runs a node simulator for this cluster (KWOK's
-    # controller); false for a bare control plane.
-    simulator: bool = True
+    # What the testbed can do for this cluster; framework and experiment roles
+    # test these, never the testbed's name (docs/testbed.md lists them).
+    capabilities: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def capabilities(cluster_dir: Path, simulator: bool) -> dict[str, Any]:
+    """An embedded cluster's capabilities (the facts contract, docs/testbed.md)."""
+    return {
+        # Nodes and pods are simulated: no container ever runs, so a framework
+        # whose controllers are pods runs them here as local processes instead.
+        "simulated_nodes": True,
+        # The testbed runs KWOK's controller for this cluster (hollow nodes go to it).
+        "node_simulator": simulator,
+        # The cluster's own files on this machine: pid files, logs, PKI.
+        "local_dir": str(cluster_dir),
+        # How an image reaches the nodes: simulated nodes need none.
+        "image_loader": "none",
+        # The project created the cluster and may change it (label its nodes, ...).
+        "owned": True,
+        # The API server as other clusters' components reach it.
+        "peer_server": None,
+    }
 
 
 # --------------------------------------------------------------------------
@@ -495,7 +511,7 @@ class EmbeddedTestbed:
             server=f"https://{LOOPBACK}:{spec.apiserver_port}",
             kubernetes_version=version,
             nodes=spec.nodes,
-            simulator=spec.simulator,
+            capabilities=capabilities(cdir, spec.simulator),
         )
         return facts, changed
 

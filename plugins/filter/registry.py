@@ -1,0 +1,90 @@
+# -*- coding: utf-8 -*-
+# Copyright: fedbench contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters over the framework registry and the inventory's fedbench settings.
+
+- ``'placement' | fedbench.testbed.registered``: the registered framework
+  names of a kind (``placement``, ``dataplane``; none: all), from
+  plugins/module_utils/frameworks, the one registry.
+- ``names | fedbench.testbed.inventory_problems(frameworks, dataplanes)``: what
+  is wrong with the inventory's ``fedbench_*`` settings, one message each,
+  naming the setting (an unknown key with the closest known one, a framework
+  that is not registered with the ones that are).
+- ``[cluster, inspect] | fedbench.testbed.with_peer_server(port)``: a kind
+  cluster with ``capabilities.peer_server`` from its control plane's address.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from ansible_collections.fedbench.testbed.plugins.module_utils import frameworks
+
+# Every fedbench_* variable the project reads (the inventory's, the plays' paths,
+# the run id) - anything else that starts with fedbench_ is a misspelling.
+KNOWN = (
+    "fedbench_testbed",
+    "fedbench_clusters",
+    "fedbench_frameworks",
+    "fedbench_dataplanes",
+    "fedbench_apimachinery",
+    "fedbench_example",
+    "fedbench_root",
+    "fedbench_work_dir",
+    "fedbench_results_root",
+    "fedbench_results_dir",
+    "fedbench_run_id",
+)
+
+
+def registered(kind=None):
+    return frameworks.names(kind or None)
+
+
+def _listed(value, setting):
+    if value is None:
+        return [], []
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        return [], [f"{setting} must be a list of names, got {value!r}"]
+    return list(value), []
+
+
+def inventory_problems(names, listed_frameworks=None, listed_dataplanes=None, example=False):
+    problems = []
+    if example:
+        problems.append("this inventory is an example (fedbench_example: true): name your own clusters' kubeconfig and context, then remove fedbench_example")
+    for name in sorted(set(names) - set(KNOWN)):
+        close = difflib.get_close_matches(name, KNOWN, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        problems.append(f"unknown setting {name}{hint}; fedbench reads {', '.join(KNOWN[:6])}")
+    placement, dataplanes = frameworks.names("placement"), frameworks.names("dataplane")
+    for setting, value, valid, other, other_setting in (
+        ("fedbench_frameworks", listed_frameworks, placement, dataplanes, "fedbench_dataplanes"),
+        ("fedbench_dataplanes", listed_dataplanes, dataplanes, placement, "fedbench_frameworks"),
+    ):
+        items, bad = _listed(value, setting)
+        problems += bad
+        for item in items:
+            if item in valid:
+                continue
+            if item in other:
+                problems.append(f"{setting} lists {item!r}, which is a {'data plane' if item in dataplanes else 'placement framework'}: list it in {other_setting}")
+                continue
+            close = difflib.get_close_matches(str(item), valid, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"{setting} lists {item!r}, which is not registered{hint}; registered: {', '.join(valid) or 'none'}")
+    return problems
+
+
+def with_peer_server(pair, port=6443):
+    cluster, inspect = pair
+    address = (inspect.get("stdout") or "").strip()
+    caps = dict(cluster.get("capabilities") or {})
+    if address:
+        caps.setdefault("peer_server", f"https://{address}:{port}")
+    return dict(cluster, capabilities=caps)
+
+
+class FilterModule:
+    def filters(self):
+        return {"registered": registered, "inventory_problems": inventory_problems, "with_peer_server": with_peer_server}

@@ -1,0 +1,20 @@
+# -*- coding: utf-8 -*-
+# Copyright: fedbench contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Istio, peer to peer: the data plane between clusters that share one root CA.
+
+It places nothing (the lifecycle does not measure it); the HTTP burst test
+measures it. On a testbed whose nodes are simulated, the gateways are stock
+Envoy emulating Istio's east-west path (:mod:`frameworks.mesh`); on real nodes,
+Istio itself. The role roles/frameworks/istio installs either.
+"""
+
+from __future__ import annotations
+
+NAME = "istio"
+KIND = "dataplane"
+
+
+def carried_by(simulated_nodes: bool) -> str:
+    """What the burst results name as the framework that carried the traffic."""
+    return "istio-emulated" if simulated_nodes else "istio"

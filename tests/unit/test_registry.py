@@ -1,0 +1,97 @@
+"""The framework registry and what reads it: role folders, the lifecycle
+module's choices, the inventory check; and the rule that framework and
+experiment roles test capabilities, never the testbed's name."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible_collections.fedbench.testbed.plugins.filter.registry import KNOWN, inventory_problems, registered, with_peer_server
+from ansible_collections.fedbench.testbed.plugins.module_utils import frameworks
+from ansible_collections.fedbench.testbed.plugins.modules import deployment_lifecycle
+
+ROOT = Path(__file__).resolve().parents[2]
+FRAMEWORK_ROLES = ROOT / "roles" / "frameworks"
+
+
+def test_the_registry_holds_the_shipped_frameworks():
+    assert registered("placement") == ["kubefed", "native"]
+    assert registered("dataplane") == ["istio"]
+    assert registered() == ["istio", "kubefed", "native"]
+    assert all(issubclass(a, frameworks.base.Adapter) for a in frameworks.PLACEMENT.values())
+
+
+def test_every_registered_framework_has_its_role_folder_and_nothing_else_does():
+    assert sorted(p.name for p in FRAMEWORK_ROLES.iterdir() if p.is_dir()) == registered()
+    for name in registered():
+        role = FRAMEWORK_ROLES / name
+        assert (role / "tasks" / "main.yml").is_file(), name
+        assert (role / "tasks" / "teardown.yml").is_file(), name
+        specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+        assert {"main", "teardown"} <= set(specs), f"{name}: argument specs for main and teardown"
+
+
+def test_the_lifecycle_module_takes_its_choices_from_the_registry():
+    assert deployment_lifecycle.ARGUMENT_SPEC["framework"]["choices"] == sorted(frameworks.PLACEMENT)
+
+
+@pytest.mark.parametrize(
+    "names, listed, dataplanes, expected",
+    [
+        (["fedbench_framework"], None, None, "unknown setting fedbench_framework (did you mean fedbench_frameworks?)"),
+        (["fedbench_testbd"], None, None, "unknown setting fedbench_testbd (did you mean fedbench_testbed?)"),
+        ([], ["native", "kubfed"], None, "fedbench_frameworks lists 'kubfed', which is not registered (did you mean 'kubefed'?); registered: kubefed, native"),
+        ([], ["istio"], None, "fedbench_frameworks lists 'istio', which is a data plane: list it in fedbench_dataplanes"),
+        ([], None, ["kubefed"], "fedbench_dataplanes lists 'kubefed', which is a placement framework: list it in fedbench_frameworks"),
+        ([], "native", None, "fedbench_frameworks must be a list of names, got 'native'"),
+    ],
+    ids=["singular", "typo", "unknown-framework", "dataplane-as-framework", "framework-as-dataplane", "not-a-list"],
+)
+def test_inventory_problems_name_the_setting(names, listed, dataplanes, expected):
+    problems = inventory_problems(names, listed, dataplanes)
+    assert any(expected in p for p in problems), problems
+
+
+def test_a_clean_inventory_has_no_problem_and_the_example_says_it_is_one():
+    assert inventory_problems(list(KNOWN), ["native", "kubefed"], ["istio"]) == []
+    assert inventory_problems(list(KNOWN), [], []) == []
+    assert any("this inventory is an example" in p for p in inventory_problems([], None, None, True))
+
+
+@pytest.mark.parametrize("inventory", ["testbed", "kind", "existing"])
+def test_the_shipped_inventories_pass_the_check(inventory):
+    settings = {}
+    for path in sorted((ROOT / "inventories" / inventory / "group_vars" / "all").glob("*.yml")):
+        settings.update(yaml.safe_load(path.read_text()) or {})
+    names = [k for k in settings if k.startswith("fedbench_")]
+    problems = inventory_problems(names, settings.get("fedbench_frameworks"), settings.get("fedbench_dataplanes"), settings.get("fedbench_example", False))
+    if inventory == "existing":
+        assert len(problems) == 1 and "example" in problems[0]
+    else:
+        assert problems == []
+
+
+def test_a_kind_cluster_gets_its_peer_server_from_its_control_plane_address():
+    cluster = with_peer_server(({"name": "k"}, {"stdout": "172.18.0.3\n"}), 6443)
+    assert cluster["capabilities"]["peer_server"] == "https://172.18.0.3:6443"
+    assert with_peer_server(({"name": "k"}, {"stdout": ""}))["capabilities"] == {}
+
+
+TESTBED_NAME_BRANCH = re.compile(r"\.testbed\b(?!\.)|fedbench_testbed|'(embedded|kind|existing)'|\"(embedded|kind|existing)\"|kwok/clusters")
+
+
+@pytest.mark.parametrize(
+    "role", sorted([*FRAMEWORK_ROLES.iterdir(), *(ROOT / "roles").glob("experiment_*"), ROOT / "roles" / "echo_server", ROOT / "roles" / "hollow_nodes"]),
+    ids=lambda p: p.name,
+)
+def test_framework_and_experiment_roles_test_capabilities_not_the_testbed_name(role):
+    hits = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in role.rglob("*.y*ml")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if not line.lstrip().startswith("#") and TESTBED_NAME_BRANCH.search(line)
+    ]
+    assert not hits, hits
