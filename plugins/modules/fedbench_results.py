@@ -75,6 +75,7 @@ except ImportError:
     HAS_JSONSCHEMA = False
 
 from ansible_collections.fedbench.testbed.plugins.module_utils import results
+from ansible_collections.fedbench.testbed.plugins.module_utils.report import merge
 
 ARGUMENT_SPEC = dict(
     results_dir=dict(type="path", required=True),
@@ -89,7 +90,7 @@ def main() -> None:
         module.fail_json(msg=missing_required_lib("jsonschema"))
     p = module.params
     try:
-        out = results.aggregate(p["results_dir"], p["schema"], p["run_id"])
+        out = merge.aggregate(p["results_dir"], p["schema"], p["run_id"])
     except (results.ResultsError, OSError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=True, **out)

@@ -120,19 +120,15 @@ def main() -> None:
     served = out["totals"]["served_by"]
     local = p["local_cluster"]
     out["totals"]["local_share"] = round(served.get(local, 0) / out["totals"]["successes"], 3) if local and out["totals"]["successes"] else None
-    envelope = {
-        "schema": results.SCHEMA,
-        "run_id": p["run_id"],
-        "experiment": "burst",
-        "framework": p["framework"],
-        "testbed": results.testbed_info(p["testbed"] or [{"name": local or "unknown"}]),
-        "parameters": {
-            "profile": p["profile"], "layout": p["profile"], "replicas": 0, "targets": p["targets"],
-            "slot_seconds": schedule.slot_seconds, "requests": list(schedule.requests), "timeout": schedule.timeout,
-            "local_cluster": local,
+    envelope = results.envelope(
+        run_id=p["run_id"], experiment="burst", framework=p["framework"], testbed=p["testbed"] or [{"name": local or "unknown"}],
+        point=p["profile"],
+        parameters={
+            "profile": p["profile"], "targets": p["targets"], "slot_seconds": schedule.slot_seconds,
+            "requests": list(schedule.requests), "timeout": schedule.timeout, "local_cluster": local,
         },
-        "samples": [{"repetition": p["repetition"], "status": "ok", "error": None, "started_at": started, **out}],
-    }
+        sample={"repetition": p["repetition"], "status": "ok", "error": None, "started_at": started, **out},
+    )
     path = results.keep_sample(p["results_dir"], envelope)
     module.exit_json(changed=True, slots=out["slots"], totals=out["totals"], path=str(path))
 

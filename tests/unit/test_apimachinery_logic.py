@@ -7,6 +7,7 @@ import pytest
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import apimachinery, churn, density, informer
 from ansible_collections.fedbench.testbed.plugins.module_utils.measure import apimetrics
 from ansible_collections.fedbench.testbed.plugins.module_utils import results
+from ansible_collections.fedbench.testbed.plugins.module_utils.report import merge
 
 BUCKETS = (0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0)
 
@@ -188,21 +189,20 @@ def test_density_summary():
 
 
 def test_markdown_has_the_apimachinery_tables():
-    env = lambda exp, params, sample: {  # noqa: E731
-        "schema": results.SCHEMA, "run_id": "r", "experiment": exp, "framework": "native",
-        "testbed": {"kind": "embedded", "kubernetes_version": "v1", "clusters": [], "host": {"cores": 2, "memory_bytes": 1}},
-        "parameters": params, "samples": [{"repetition": 1, "status": "ok", "started_at": "2026-01-01T00:00:00Z", **sample}],
-    }
+    env = lambda exp, params, sample: results.envelope(  # noqa: E731
+        run_id="r", experiment=exp, framework="native", testbed=[], point=params["point"], parameters=params,
+        sample={"repetition": 1, "status": "ok", "started_at": "2026-01-01T00:00:00Z", **sample},
+    )
     summary = {"requested_rate": 10, "scheduled_rate": 9.5, "achieved_rate": 9.5, "rate_accuracy": 0.95, "errors": {"throttled": 2},
                "verbs": {"create": {"latency": {"p50": 0.004, "p99": 0.01}}}}
-    doc = {"run_id": "r", "results": results.merge([
+    doc = {"run_id": "r", "results": merge.merge([
         env("churn", {"point": "open-rate10-life1"}, {"summary": summary, "apiserver": {"slo_pass": False}}),
         env("density", {"point": "n", "nodes": 3, "pods_per_node": 2},
             {"summary": {"running": 6, "pods": 6, "pod_startup": {"p50": 0.01, "p90": 0.02, "p99": 0.03}, "pod_startup_pass": True,
                          "scheduling_throughput": {"mean": 5.0}}, "apiserver": {"slo_pass": True},
              "processes": {"busiest": "etcd", "components": {"etcd": {"cpu_cores": 0.5}}}}),
     ])}
-    md = results.to_markdown(doc)
+    md = merge.to_markdown(doc)
     assert "| open-rate10-life1 r1 | 10.0 | 9.5 | 9.5 | 0.950 | 0.0040 / 0.0100 |" in md and "throttled 2 | FAIL |" in md
     assert "| 3 × 2 | 6 / 6 | 0.010 / 0.020 / 0.030 | pass | 5.0 | pass | etcd (0.50 cores) |" in md
     assert doc["results"][0]["summaries"]["achieved_rate"]["mean"] == 9.5

@@ -10,10 +10,15 @@ import pytest
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import burst
 from ansible_collections.fedbench.testbed.plugins.module_utils import report, results
+from ansible_collections.fedbench.testbed.plugins.module_utils.report import merge, registry
 
 SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "results.schema.json"
-TESTBED = {"kind": "embedded", "kubernetes_version": "v1.36.1", "clusters": [{"name": "host", "role": "host", "nodes": 4}],
-           "host": {"cores": 2, "memory_bytes": 25_000_000_000, "platform": "test"}}
+TESTBED = [{"name": "host", "role": "host", "nodes": 4, "testbed": "embedded", "kubernetes_version": "v1.36.1"}]
+
+
+def envelope(experiment, framework, point, parameters, sample):
+    return results.envelope(run_id="fixture", experiment=experiment, framework=framework, testbed=TESTBED, point=point,
+                            parameters=parameters, sample=sample)
 
 
 def lifecycle_envelope(framework, layout, replicas, rep, scale=1.0, rng=None):
@@ -22,26 +27,20 @@ def lifecycle_envelope(framework, layout, replicas, rep, scale=1.0, rng=None):
     gone = scale * (0.02 + 0.005 * replicas + rng.uniform(0, 0.002))
     phases = {"create_acked": 0.01, "pod_created_last": ready * 0.4, "pod_scheduled_last": ready * 0.5,
               "pod_running_last": ready * 0.8, "pod_ready_last": ready * 0.8, "ready": ready, "gone": gone}
-    return {
-        "schema": results.SCHEMA, "run_id": "fixture", "experiment": "lifecycle", "framework": framework, "testbed": TESTBED,
-        "parameters": {"replicas": replicas, "layout": layout},
-        "samples": [{"repetition": rep, "status": "ok", "error": None, "started_at": "2026-01-01T00:00:00.000Z",
+    return envelope("lifecycle", framework, f"{layout}={replicas}", {"replicas": replicas, "layout": layout},
+                    {"repetition": rep, "status": "ok", "error": None, "started_at": "2026-01-01T00:00:00.000Z",
                      "phases": phases, "headline": {"create_to_ready": round(ready, 3), "delete_to_gone": round(gone, 3)},
                      "pods": [{"cluster": "host", "name": f"p{i}", "created_to_running": round(ready * 0.3, 3), "created_to_ready": round(ready * 0.3, 3)} for i in range(replicas)],
-                     "events": []}],
-    }
+                     "events": []})
 
 
 def burst_envelope():
     reqs = [burst.Request(s, "t", s * 1.0, 0.02 + 0.001 * i, 200, "host" if s < 5 else "member1", "x", "ok") for s in range(8) for i in range(3)]
     slots = burst.summarize_slots(reqs, 8, 1.0)
-    return {
-        "schema": results.SCHEMA, "run_id": "fixture", "experiment": "burst", "framework": "istio-emulated", "testbed": TESTBED,
-        "parameters": {"profile": "default", "layout": "default", "replicas": 0, "local_cluster": "host"},
-        "samples": [{"repetition": 1, "status": "ok", "error": None, "started_at": "2026-01-01T00:00:00.000Z",
+    return envelope("burst", "istio-emulated", "default", {"profile": "default", "local_cluster": "host"},
+                    {"repetition": 1, "status": "ok", "error": None, "started_at": "2026-01-01T00:00:00.000Z",
                      "requests": [r.__dict__ for r in reqs], "slots": slots,
-                     "totals": {"requests": 24, "successes": 24, "served_by": {"host": 15, "member1": 9}, "local_share": 0.625}}],
-    }
+                     "totals": {"requests": 24, "successes": 24, "served_by": {"host": 15, "member1": 9}, "local_share": 0.625}})
 
 
 SLO = [{"kind": "mutating", "resource": "configmaps", "verb": "POST", "scope": "", "count": 100, "p99": 0.0495, "threshold": 1.0, "pass": True},
@@ -50,7 +49,6 @@ SLO = [{"kind": "mutating", "resource": "configmaps", "verb": "POST", "scope": "
 
 def api_envelopes(scale: float = 1.0) -> list[dict]:
     lat = lambda p50: {"count": 10, "mean": p50, "stdev": 0.001, "min": p50 / 2, "p50": p50, "p90": p50 * 2, "p99": p50 * 3, "max": p50 * 4}  # noqa: E731
-    base = {"schema": results.SCHEMA, "run_id": "fixture", "framework": "native", "testbed": TESTBED}
     out = []
     for rate in (10, 100):
         for rep in (1, 2):
@@ -58,20 +56,19 @@ def api_envelopes(scale: float = 1.0) -> list[dict]:
             summary = {"requested_rate": rate, "scheduled_rate": rate * (1 + 0.01 * rep), "achieved_rate": rate * (1 + 0.01 * rep) / scale,
                        "rate_accuracy": (1 + 0.01 * rep) / scale, "error_ratio": 0.0, "errors": {},
                        "verbs": {"create": {"latency": lat(0.004 * scale)}, "delete": {"latency": lat(0.005 * scale)}}}
-            out.append(dict(base, experiment="churn", parameters={"point": point, "layout": point, "replicas": 0, "mode": "open", "rate": rate},
-                            samples=[{"repetition": rep, "status": "ok", "started_at": "2026-01-01T00:00:00.000Z", "summary": summary,
-                                      "apiserver": {"slo": SLO, "slo_pass": False, "slo_metric": "apiserver_request_sli_duration_seconds", "latency": []}}]))
-            out.append(dict(base, experiment="informer", parameters={"point": point, "layout": point, "replicas": 0},
-                            samples=[{"repetition": rep, "status": "ok", "started_at": "2026-01-01T00:00:00.000Z",
-                                      "summary": {"notify_latency": {"ADDED": lat(0.004 * scale), "MODIFIED": lat(0.0)}, "queue_wait": lat(0.0001)}}]))
+            out.append(envelope("churn", "native", point, {"mode": "open", "rate": rate},
+                                {"repetition": rep, "status": "ok", "started_at": "2026-01-01T00:00:00.000Z", "summary": summary,
+                                 "apiserver": {"slo": SLO, "slo_pass": False, "slo_metric": "apiserver_request_sli_duration_seconds", "latency": []}}))
+            out.append(envelope("informer", "native", point, {},
+                                {"repetition": rep, "status": "ok", "started_at": "2026-01-01T00:00:00.000Z",
+                                 "summary": {"notify_latency": {"ADDED": lat(0.004 * scale), "MODIFIED": lat(0.0)}, "queue_wait": lat(0.0001)}}))
     for rep in (1, 2):
         summary = {"pods": 500, "running": 500, "pod_startup": lat(0.01 * scale * (1 + 0.05 * rep)), "pod_startup_pass": True,
                    "scheduling_throughput": {"mean": 50.0 / scale, "max": 52}, "pods_per_second_to_running": 48.0 / scale}
-        out.append(dict(base, experiment="density", parameters={"point": "nodes100-ppn5-rate50", "layout": "nodes100-ppn5-rate50", "replicas": 500,
-                                                                 "nodes": 100, "pods_per_node": 5},
-                        samples=[{"repetition": rep, "status": "ok", "started_at": "2026-01-01T00:00:00.000Z", "summary": summary,
-                                  "apiserver": {"slo": SLO[:1], "slo_pass": True, "slo_metric": "apiserver_request_sli_duration_seconds", "latency": []},
-                                  "processes": {"busiest": "kube-apiserver", "host_busy": 0.5, "components": {"kube-apiserver": {"cpu_cores": 0.61}}}}]))
+        out.append(envelope("density", "native", "nodes100-ppn5-rate50", {"pods": 500, "nodes": 100, "pods_per_node": 5},
+                            {"repetition": rep, "status": "ok", "started_at": "2026-01-01T00:00:00.000Z", "summary": summary,
+                             "apiserver": {"slo": SLO[:1], "slo_pass": True, "slo_metric": "apiserver_request_sli_duration_seconds", "latency": []},
+                             "processes": {"busiest": "kube-apiserver", "host_busy": 0.5, "components": {"kube-apiserver": {"cpu_cores": 0.61}}}}))
     return out
 
 
@@ -84,7 +81,7 @@ def make_run(tmp_path: Path, name: str, scale: float = 1.0) -> Path:
     results.keep_sample(run, burst_envelope())
     for envelope in api_envelopes(scale):
         results.keep_sample(run, envelope)
-    results.aggregate(run, SCHEMA, name)
+    merge.aggregate(run, SCHEMA, name)
     return run
 
 
@@ -124,7 +121,7 @@ def test_report_renders_with_its_images_and_the_numbers_of_results_json(tmp_path
     density_table = page[page.index('<table id="density">'):page.index("</table>", page.index('<table id="density">'))]
     assert "500 / 500" in density_table and "kube-apiserver (0.61 cores)" in density_table
     assert {r["metric"] for r in report.headline_rows(json.loads((run / "results.json").read_text())) if r["experiment"] == "density"} == set(
-        report.HEADLINE_METRICS["density"])
+        registry.get("density").headline)
     # Every number in the headline table is the stored one, in results.json's order.
     doc = json.loads((run / "results.json").read_text())
     expected = [(r["metric"], k, "–" if r[k] is None else str(r[k])) for r in report.headline_rows(doc)
@@ -139,17 +136,17 @@ def test_comparison_flags_a_planted_slowdown_and_not_a_copy(tmp_path):
     same = report.compare(a, copy.deepcopy(a))
     assert {r["verdict"] for r in same} == {"within noise", "not measured"}
     assert [r["metric"] for r in same if r["verdict"] == "not measured"] == ["update.p99"] * 2  # the open loop never updates
-    slow = {(r["framework"], r["replicas"], r["metric"]): r for r in report.compare(a, b)}
+    slow = {(r["framework"], r["point"], r["metric"]): r for r in report.compare(a, b)}
     for framework in ("native", "kubefed"):
         for replicas in ("1", "2", "4"):
-            row = slow[(framework, replicas, "create_to_ready")]
+            row = slow[(framework, f"replicas={replicas}", "create_to_ready")]
             assert row["verdict"] == "regression" and row["change"] == pytest.approx(1.0, abs=0.05), row
-    assert slow[("native", "500", "pod_startup.p99")]["verdict"] == "regression"
-    assert slow[("native", "500", "scheduling_throughput")]["verdict"] == "regression"  # halved: lower is worse
+    assert slow[("native", "nodes100-ppn5-rate50", "pod_startup.p99")]["verdict"] == "regression"
+    assert slow[("native", "nodes100-ppn5-rate50", "scheduling_throughput")]["verdict"] == "regression"  # halved: lower is worse
     # The burst ran once: one sample measures no noise, so its change is not called either way.
     assert {r["verdict"] for r in report.compare(a, b) if r["experiment"] == "burst" and r["a"] != r["b"]} <= {"no noise estimate (one sample)"}
-    improved = {(r["framework"], r["replicas"], r["metric"]): r for r in report.compare(b, a)}
-    assert improved[("native", "4", "create_to_ready")]["verdict"] == "improvement"
+    improved = {(r["framework"], r["point"], r["metric"]): r for r in report.compare(b, a)}
+    assert improved[("native", "replicas=4", "create_to_ready")]["verdict"] == "improvement"
     text = report.compare_markdown("a", "b", report.compare(a, b))
     assert re.search(r"\| create_to_ready \| [\d.]+ \| [\d.]+ \| \+\d+\.\d % \|", text)
 

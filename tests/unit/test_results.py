@@ -6,33 +6,31 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.fedbench.testbed.plugins.module_utils import results
+from ansible_collections.fedbench.testbed.plugins.module_utils.report import merge
 
 SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "results.schema.json"
 
 
 def envelope(rep, ready, gone, replicas=2, status="ok", framework="native"):
-    return {
-        "schema": results.SCHEMA,
-        "run_id": "r1",
-        "experiment": "lifecycle",
-        "framework": framework,
-        "testbed": {"kind": "embedded", "kubernetes_version": "v1.36.1", "clusters": [{"name": "host"}], "host": {"cores": 2, "memory_bytes": 1}},
-        "parameters": {"replicas": replicas, "layout": "replicas"},
-        "samples": [{
+    return results.envelope(
+        run_id="r1", experiment="lifecycle", framework=framework,
+        testbed=[{"name": "host", "testbed": "embedded", "kubernetes_version": "v1.36.1"}],
+        point=f"replicas={replicas}", parameters={"replicas": replicas, "layout": "replicas"},
+        sample={
             "repetition": rep, "status": status, "error": None, "started_at": "2026-01-01T00:00:00.000Z",
             "phases": {"ready": ready, "gone": gone},
             "headline": {"create_to_ready": ready, "delete_to_gone": gone},
             "pods": [{"cluster": "host", "name": f"p{rep}", "created_to_running": 0.1, "created_to_ready": 0.1 * rep}],
             "events": [],
-        }],
-    }
+        },
+    )
 
 
 def test_samples_of_one_point_merge_and_summarize(tmp_path):
     for rep, (ready, gone) in enumerate([(0.1, 0.05), (0.3, 0.07), (None, None)], start=1):
         env = envelope(rep, ready, gone, status="ok" if ready else "timeout")
         results.keep_sample(tmp_path, env)
-    out = results.aggregate(tmp_path, SCHEMA, "r1")
+    out = merge.aggregate(tmp_path, SCHEMA, "r1")
     doc = json.loads(Path(out["results_json"]).read_text())
     (point,) = doc["results"]
     assert [s["repetition"] for s in point["samples"]] == [1, 2, 3]
@@ -41,7 +39,7 @@ def test_samples_of_one_point_merge_and_summarize(tmp_path):
     assert point["summaries"]["create_to_ready"]["mean"] == 0.2
     assert point["summaries"]["pod.created_to_ready"]["max"] == 0.2
     csv_text = Path(out["summary_csv"]).read_text()
-    assert "lifecycle,native,embedded,replicas,2,create_to_ready,2,0.2," in csv_text
+    assert "lifecycle,native,embedded,replicas=2,create_to_ready,2,0.2," in csv_text
     assert "| lifecycle | native | embedded | replicas | 2 | 0.200 ± 0.141" in Path(out["summary_md"]).read_text()
 
 
@@ -49,7 +47,7 @@ def test_points_are_kept_apart(tmp_path):
     results.keep_sample(tmp_path, envelope(1, 0.1, 0.1, replicas=1))
     results.keep_sample(tmp_path, envelope(1, 0.2, 0.1, replicas=2))
     results.keep_sample(tmp_path, envelope(1, 0.2, 0.1, replicas=2, framework="kubefed"))
-    assert results.aggregate(tmp_path, SCHEMA, "r1")["points"] == 3
+    assert merge.aggregate(tmp_path, SCHEMA, "r1")["points"] == 3
 
 
 def test_a_file_off_the_schema_gets_a_message_not_a_traceback(tmp_path):
@@ -57,14 +55,14 @@ def test_a_file_off_the_schema_gets_a_message_not_a_traceback(tmp_path):
     bad["samples"][0]["status"] = "fine"
     results.keep_sample(tmp_path, bad)
     with pytest.raises(results.ResultsError, match=r"at samples/0/status: 'fine' is not one of"):
-        results.aggregate(tmp_path, SCHEMA, "r1")
+        merge.aggregate(tmp_path, SCHEMA, "r1")
 
 
 def test_broken_json_is_named(tmp_path):
     (tmp_path / "samples").mkdir()
     (tmp_path / "samples" / "x.json").write_text("{")
     with pytest.raises(results.ResultsError, match="x.json: not valid JSON"):
-        results.aggregate(tmp_path, SCHEMA, "r1")
+        merge.aggregate(tmp_path, SCHEMA, "r1")
 
 
 def test_atomic_write_leaves_no_temporary_file(tmp_path):
@@ -74,7 +72,7 @@ def test_atomic_write_leaves_no_temporary_file(tmp_path):
 
 def test_sample_file_names_carry_the_point():
     env = envelope(3, 0.1, 0.1)
-    assert results.sample_path(Path("/r"), env).name == "lifecycle-native-replicas-2-r3.json"
+    assert results.sample_path(Path("/r"), env).name == "lifecycle-native-replicas_2-r3.json"
 
 
 def test_schema_rejects_an_unknown_phase(tmp_path):

@@ -40,15 +40,11 @@ def _kube(cluster: Mapping[str, Any], **kwargs: Any) -> akube.AsyncKube:
 
 
 def _envelope(params: Mapping[str, Any], experiment: str, cluster: Mapping[str, Any], parameters: dict[str, Any], sample: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "schema": results.SCHEMA,
-        "run_id": params["run_id"],
-        "experiment": experiment,
-        "framework": params.get("framework") or "native",
-        "testbed": results.testbed_info(params.get("testbed") or [cluster]),
-        "parameters": {"cluster": cluster["name"], **parameters},
-        "samples": [sample],
-    }
+    return results.envelope(
+        run_id=params["run_id"], experiment=experiment, framework=params.get("framework") or "native",
+        testbed=params.get("testbed") or [cluster], point=parameters["point"],
+        parameters={"cluster": cluster["name"], **parameters}, sample=sample,
+    )
 
 
 def _drive(cluster: Mapping[str, Any], coro: Any, named: tuple[type[BaseException], ...] = ()) -> tuple[Any, Outcome | None]:
@@ -114,7 +110,7 @@ def churn_from_params(params: Mapping[str, Any], *, check_mode: bool = False) ->
     summary = out["summary"]
     status = "error" if out["error"] else "ok"
     parameters = {
-        "point": point, "layout": point, "replicas": 0, "mode": spec.mode, "rate": spec.rate, "lifetime": spec.lifetime,
+        "point": point, "mode": spec.mode, "rate": spec.rate, "lifetime": spec.lifetime,
         "workers": spec.workers, "duration": spec.duration, "payload_bytes": spec.payload_bytes,
         "namespaces": list(spec.namespaces), "connections": spec.connections, "timeout": spec.timeout, "token": spec.token,
     }
@@ -164,7 +160,7 @@ def informer_from_params(params: Mapping[str, Any], *, check_mode: bool = False)
     summary = out["summary"]
     status = "ok" if not out["error"] and summary["stopped_by"] == "sentinel" else ("error" if out["error"] else "timeout")
     point = params.get("point") or params["token"]
-    parameters = {"point": point, "layout": point, "replicas": 0, "token": params["token"], "work_seconds": params.get("work_seconds", 0.0),
+    parameters = {"point": point, "token": params["token"], "work_seconds": params.get("work_seconds", 0.0),
                   "max_duration": params["max_duration"]}
     sample = {"repetition": params.get("repetition", 1), "status": status, "error": out["error"], "started_at": started, "summary": summary}
     envelope = _envelope(params, "informer", cluster, parameters, sample)
@@ -228,7 +224,7 @@ def density_from_params(params: Mapping[str, Any], *, check_mode: bool = False, 
     out, failed = _drive(cluster, go(), (density.DensityError,))
     if failed:
         return failed
-    parameters = {"point": point, "layout": point, "replicas": spec.pods, "nodes": spec.nodes, "pods_per_node": spec.pods_per_node,
+    parameters = {"point": point, "pods": spec.pods, "nodes": spec.nodes, "pods_per_node": spec.pods_per_node,
                   "rate": spec.rate, "namespace": spec.namespace}
     sample = {"repetition": params.get("repetition", 1), "status": out["status"],
               "error": None if out["status"] == "ok" else f"{out['summary']['running']}/{spec.pods} pods Running after {spec.timeout:.0f} s",

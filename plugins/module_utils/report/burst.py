@@ -1,0 +1,111 @@
+# -*- coding: utf-8 -*-
+# Copyright: fedbench contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The HTTP burst in results and the report: summaries, the per-slot table, plots."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+from ansible_collections.fedbench.testbed.plugins.module_utils.measure import stats
+from ansible_collections.fedbench.testbed.plugins.module_utils.report.plots import pyplot, save
+from ansible_collections.fedbench.testbed.plugins.module_utils.report.spec import HIGHER, LOWER, Experiment, Point, ok_samples
+
+
+def point(parameters: Mapping[str, Any]) -> str:
+    """The profile of requests per slot (``default``: the study's)."""
+    return str(parameters.get("point") or parameters.get("profile"))
+
+
+def burst_summaries(samples: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    ok = ok_samples(samples)
+    out: dict[str, dict[str, Any]] = {
+        "latency": stats.summarize(r.get("latency") for s in ok for r in s.get("requests", []) if r.get("error") == "ok"),
+        "local_share": stats.summarize(s.get("totals", {}).get("local_share") for s in ok),
+        "success_ratio": stats.summarize(
+            (s["totals"]["successes"] / s["totals"]["requests"]) if s.get("totals", {}).get("requests") else None for s in ok
+        ),
+    }
+    return out
+
+
+def markdown(points: list[Point]) -> list[str]:
+    lines: list[str] = []
+    for point in points:
+        lines += [
+            "",
+            f"## HTTP burst, {point['framework']} (client at {point['parameters'].get('local_cluster')}'s gateway)",
+            "",
+            "| slot | requests | ok | served by | latency p50 / p99 / max (s) | errors |",
+            "| ---: | ---: | ---: | --- | --- | --- |",
+        ]
+        for slot in point["samples"][0].get("slots", []):
+            lat = slot["latency"]
+            served = ", ".join(f"{c} {n}" for c, n in sorted(slot["served_by"].items())) or "–"
+            errors = ", ".join(f"{c} {n}" for c, n in sorted(slot["errors"].items())) or "–"
+            latency = f"{lat['p50']:.3f} / {lat['p99']:.3f} / {lat['max']:.3f}" if lat.get("count") else "–"
+            lines.append(f"| {slot['slot']} | {slot['requests']} | {slot['successes']} | {served} | {latency} | {errors} |")
+    return lines
+
+
+def plot_burst(points: list[Mapping[str, Any]], out: Path) -> list[dict[str, str]]:
+    plt = pyplot()
+    images = []
+    for i, p in enumerate(points):
+        sample = p["samples"][0]
+        slots = sample.get("slots", [])
+        if not slots:
+            continue
+        xs = [s["slot"] for s in slots]
+        clusters = sorted({c for s in slots for c in s["served_by"]})
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        bottom = [0] * len(slots)
+        for c in clusters:
+            ys = [s["served_by"].get(c, 0) for s in slots]
+            ax.bar(xs, ys, bottom=bottom, label=f"served by {c}")
+            bottom = [b + y for b, y in zip(bottom, ys)]
+        errors = [s["requests"] - s["successes"] for s in slots]
+        ax.bar(xs, errors, bottom=bottom, label="errors", color="lightgrey", hatch="//")
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("slot")
+        ax.set_ylabel("requests")
+        ax.set_title(f"Burst ({p['framework']}): who served each slot; local is {p['parameters'].get('local_cluster')}")
+        ax.legend(fontsize=8)
+        images.append(save(plt, fig, out, f"burst-share-{i}.png", f"Burst, {p['framework']}: requests per slot by the cluster that served them"))
+
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        for q in ("p50", "p90", "p99", "max"):
+            ax.plot(xs, [(s["latency"].get(q) if s["latency"].get("count") else math.nan) for s in slots], marker=".", label=q)
+        ax.set_xlabel("slot")
+        ax.set_ylabel("latency, seconds (successful requests)")
+        ax.set_title(f"Burst ({p['framework']}): latency percentiles per slot")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        images.append(save(plt, fig, out, f"burst-latency-{i}.png", f"Burst, {p['framework']}: latency percentiles per slot"))
+    return images
+
+
+def note(points: list[Point]) -> str:
+    if any(p["framework"].endswith("-emulated") for p in points):
+        return ("On simulated nodes the mesh is stock Envoy emulating Istio's east-west data path "
+                "(docs/mesh.md): a framework named ...-emulated is an emulation, not the framework itself.")
+    return ""
+
+
+EXPERIMENTS = [
+    Experiment(
+        name="burst",
+        section="HTTP burst",
+        point=point,
+        order=lambda parameters: (point(parameters),),
+        summarize=burst_summaries,
+        headline={"latency": LOWER, "local_share": HIGHER, "success_ratio": HIGHER},
+        markdown=markdown,
+        plots=lambda points, everything, out: plot_burst(points, out),
+        note=note,
+    )
+]
