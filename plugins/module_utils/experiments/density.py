@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ansible_collections.fedbench.testbed.plugins.module_utils.kube import akube
+from ansible_collections.fedbench.testbed.plugins.module_utils.kube import akube, listwatch
 from ansible_collections.fedbench.testbed.plugins.module_utils.measure import apimetrics, stats
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import hollow
 
@@ -143,23 +143,17 @@ class Watcher:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        path = f"/api/v1/namespaces/{self.namespace}/pods"
-        items, rv = await self.kube.list(path)
-        for item in items:
-            self.observe(item, loop.time())
-        while True:
-            try:
-                async for event in self.kube.watch(path, rv, on_open=self.ready.set):
-                    obj = event.get("object") or {}
-                    rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
-                    if event.get("type") in ("ADDED", "MODIFIED"):
-                        self.observe(obj, loop.time())
-            except akube.ApiError as exc:
-                if exc.status != 410:
-                    raise
-                items, rv = await self.kube.list(path)
-                for item in items:
-                    self.observe(item, loop.time())
+
+        def listed(items: list[dict], _relisted: bool) -> None:
+            for item in items:
+                self.observe(item, loop.time())
+
+        def event(etype: str, obj: dict) -> None:
+            if etype in ("ADDED", "MODIFIED"):
+                self.observe(obj, loop.time())
+
+        await listwatch.list_then_watch(self.kube, f"/api/v1/namespaces/{self.namespace}/pods",
+                                        on_list=listed, on_event=event, on_open=self.ready.set)
 
 
 async def create_paced(kube: akube.AsyncKube, namespace: str, indexes: range, rate: float, watcher: Watcher, *,

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.fedbench.testbed.plugins.module_utils.kube import akube
+from ansible_collections.fedbench.testbed.plugins.module_utils.kube import akube, listwatch
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import churn
 from ansible_collections.fedbench.testbed.plugins.module_utils.measure import stats
 
@@ -50,8 +50,7 @@ class Informer:
         self.objects: dict[str, dict[str, int]] = {}
         self.queue_wait: list[float] = []
         self.coalesced = 0
-        self.relists = 0
-        self.rewatches = 0
+        self.cursor = listwatch.Cursor(what="configmaps")
         self.processed = 0
         self.done = asyncio.Event()
         self.ready = asyncio.Event()
@@ -100,29 +99,17 @@ class Informer:
             if self.ready_file:
                 Path(self.ready_file).write_text(f"{time.time():.6f}\n")
 
-    async def _list(self) -> str:
-        items, rv = await self.kube.list("/api/v1/configmaps", {"labelSelector": self.selector})
+    def _listed(self, items: list[dict], relisted: bool) -> None:
         for item in items:
             self._observe("ADDED", item, listed=True)
-        return rv
+        if not relisted:
+            self.initial = len(self.objects)
 
     async def _watch_forever(self) -> None:
-        rv = await self._list()
-        self.initial = len(self.objects)
-        while True:
-            try:
-                async for event in self.kube.watch("/api/v1/configmaps", rv, {"labelSelector": self.selector}, on_open=self._mark_ready):
-                    obj = event.get("object") or {}
-                    rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
-                    if event.get("type") == "BOOKMARK":
-                        continue
-                    self._observe(event["type"], obj)
-                self.rewatches += 1
-            except akube.ApiError as exc:
-                if exc.status != 410:
-                    raise
-                self.relists += 1
-                rv = await self._list()
+        await listwatch.list_then_watch(
+            self.kube, "/api/v1/configmaps", params={"labelSelector": self.selector},
+            on_list=self._listed, on_event=self._observe, on_open=self._mark_ready, cursor=self.cursor,
+        )
 
     async def run(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
@@ -161,8 +148,8 @@ class Informer:
                 "queue_wait": stats.summarize(self.queue_wait, 5),
                 "processed": self.processed,
                 "coalesced": self.coalesced,
-                "relists": self.relists,
-                "rewatches": self.rewatches,
+                "relists": self.cursor.relists,
+                "rewatches": self.cursor.rewatches,
             },
             "error": error,
         }

@@ -13,31 +13,46 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import results
+from ansible_collections.fedbench.testbed.plugins.module_utils import kube, results
 from ansible_collections.fedbench.testbed.plugins.module_utils.common import clock
 from ansible_collections.fedbench.testbed.plugins.module_utils.common.runner import Outcome, clusters_from
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import lifecycle
+from ansible_collections.fedbench.testbed.plugins.module_utils.measure import window
 
 
-def _envelope(params: Mapping[str, Any], workload: lifecycle.Workload, clusters: list[dict], sample: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "schema": results.SCHEMA,
-        "run_id": params["run_id"],
-        "experiment": "lifecycle",
-        "framework": params["framework"],
-        "testbed": results.testbed_info(params.get("testbed") or clusters),
-        "parameters": {
+def _envelope(params: Mapping[str, Any], workload: lifecycle.Workload, adapter: lifecycle.Adapter, clusters: list[dict], sample: dict[str, Any]) -> dict[str, Any]:
+    return results.envelope(
+        run_id=params["run_id"], experiment="lifecycle", framework=params["framework"], testbed=params.get("testbed") or clusters,
+        point=f"{workload.layout}={workload.replicas}",
+        parameters={
             "replicas": workload.replicas,
             "layout": workload.layout,
             "deployments": workload.deployments,
             "image": workload.image,
             "namespace": workload.namespace,
-            "clusters": [c["name"] for c in clusters],
+            "clusters": adapter.placed_on(),
             "ready_timeout": workload.ready_timeout,
             "delete_timeout": workload.delete_timeout,
         },
-        "samples": [sample],
-    }
+        sample=sample,
+    )
+
+
+def _measurements(adapter: lifecycle.Adapter, workload: lifecycle.Workload, clusters: list[dict]) -> list[window.Measurement]:
+    """Around every sample: the API server's SLO window and control-plane processes of the
+    cluster the workload is created on (where the testbed keeps its files), and the
+    measuring process's own CPU."""
+    target, _ = adapter.create_target(workload)
+    facts = next((c for c in clusters if c["name"] == target.name), {})
+    api = target.client()
+    out: list[window.Measurement] = [
+        window.Instrument(),
+        window.ApiSlo(lambda: kube.raw(api, "GET", "/metrics").data.decode(errors="replace")),
+    ]
+    local_dir = (facts.get("capabilities") or {}).get("local_dir")
+    if local_dir:
+        out.append(window.Processes(local_dir))
+    return out
 
 
 def lifecycle_from_params(params: Mapping[str, Any], *, check_mode: bool = False) -> Outcome:
@@ -64,19 +79,21 @@ def lifecycle_from_params(params: Mapping[str, Any], *, check_mode: bool = False
 
     started = clock.wall_now()
     status, error = "ok", None
+    measured = window.Window(_measurements(adapter, workload, clusters))
     try:
-        sample = lifecycle.run_sample(adapter, workload)
+        with measured:
+            sample = lifecycle.run_sample(adapter, workload)
     except lifecycle.LifecycleError as exc:
         sample = exc.partial or {}
         status = "timeout" if "timed out" in str(exc) else "error"
         error = str(exc)
-    sample = {"repetition": params["repetition"], "status": status, "error": error, "started_at": started, **sample}
-    envelope = _envelope(params, workload, clusters, sample)
+    sample = {"repetition": params["repetition"], "status": status, "error": error, "started_at": started, **sample, **measured.collect()}
     cleanup_error = None
     if params.get("cleanup") or status != "ok":
         cleanup_error = lifecycle.cleanup_safely(adapter, workload)
         if cleanup_error:
             sample["cleanup_error"] = cleanup_error
+    envelope = _envelope(params, workload, adapter, clusters, sample)
     path = results.keep_sample(params["results_dir"], envelope) if params.get("record", True) else None
     returned = dict(sample) if params.get("return_events") else {k: v for k, v in sample.items() if k != "events"}
     result = {"sample": returned, "headline": sample.get("headline", {}), "path": str(path) if path else None, "status": status}

@@ -29,6 +29,8 @@ from urllib.parse import urlparse
 
 import yaml
 
+from ansible_collections.fedbench.testbed.plugins.module_utils.kube import listwatch
+
 try:
     import aiohttp
 
@@ -176,10 +178,12 @@ class AsyncKube:
 
     async def watch(self, path: str, resource_version: str, params: Mapping[str, str] | None = None,
                     timeout_seconds: int = 300, on_open: Any = None) -> AsyncIterator[dict]:
-        """Events of one watch request, one dict per line, until the server ends it.
+        """Messages of one watch request, one dict per line, until the server ends it.
 
-        A 410 (expired resourceVersion) is raised as :class:`ApiError`;
-        ``on_open`` is called once the server has answered the request.
+        ERROR messages are yielded like the others: what they mean (410: list
+        again; anything else: fail) is :class:`listwatch.Cursor`'s to say. A
+        request answered 410 raises :class:`listwatch.Gone`, any other non-200
+        :class:`ApiError`. ``on_open`` is called once the server has answered.
         """
         assert self.session is not None
         query = dict(params or {}, watch="1", resourceVersion=resource_version, allowWatchBookmarks="true",
@@ -188,6 +192,8 @@ class AsyncKube:
         async with self.session.get(path, params=query, timeout=timeout) as resp:
             if resp.status != 200:
                 text = await resp.text()
+                if resp.status == 410:
+                    raise listwatch.Gone(text[:300])
                 raise ApiError(resp.status, text[:300])
             if on_open is not None:
                 on_open()
@@ -198,11 +204,7 @@ class AsyncKube:
                     line, buffer = buffer.split(b"\n", 1)
                     if not line.strip():
                         continue
-                    event = json.loads(line)
-                    if event.get("type") == "ERROR":
-                        obj = event.get("object") or {}
-                        raise ApiError(int(obj.get("code") or 500), obj.get("message", ""), obj.get("reason", ""))
-                    yield event
+                    yield json.loads(line)
 
 
 async def ensure_namespace(kube: AsyncKube, name: str, labels: Mapping[str, str] | None = None) -> bool:

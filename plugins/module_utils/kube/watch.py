@@ -8,7 +8,9 @@ lists the kind in the experiment's namespace, then watches from the list's
 resourceVersion. A 410 Gone relists (every object is then recorded again as a
 ``RELIST`` event, so no state is lost) and watches on; a dropped connection
 re-watches from the last resourceVersion seen. Any other error is kept and
-raised to the waiter: the experiment fails instead of measuring blind.
+raised to the waiter: the experiment fails instead of measuring blind. What a
+watch message means is decided by :class:`listwatch.Cursor`, the protocol the
+asyncio watchers (informer, density) follow too.
 
 Every event carries two clocks: ``mono`` (``time.monotonic()``, for
 intervals) and ``wall`` (ISO 8601 UTC with milliseconds, to label it).
@@ -20,11 +22,11 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from ansible_collections.fedbench.testbed.plugins.module_utils import kube
-from ansible_collections.fedbench.testbed.plugins.module_utils.common.clock import Mark, wall_now  # noqa: F401 - Mark is part of this module's API
+from ansible_collections.fedbench.testbed.plugins.module_utils.kube import listwatch
+from ansible_collections.fedbench.testbed.plugins.module_utils.common.clock import Mark
 
 KINDS = ("Deployment", "ReplicaSet", "Pod")
 
@@ -311,8 +313,9 @@ class Recorder:
         return body["metadata"]["resourceVersion"]
 
     def _run(self, target: Target) -> None:
+        cursor = listwatch.Cursor(what=f"{target.kind}s")
         try:
-            rv = self._list(target, "ADDED")
+            cursor.listed(self._list(target, "ADDED"))
         except BaseException as exc:  # noqa: BLE001 - handed to the waiter
             self._fail(WatchFailed(f"{target.cluster}: listing {target.kind}s in {target.namespace} failed: {exc}"))
             return
@@ -320,21 +323,24 @@ class Recorder:
             self._synced += 1
             self._cond.notify_all()
         failures = 0
-        last = {"rv": rv}  # the newest resourceVersion seen, kept across a dropped stream
         while not self._stop.is_set():
             try:
-                self._watch_once(target, last)
+                self._watch_once(target, cursor)
+                cursor.dropped()
                 failures = 0
-            except _Gone:
+            except listwatch.Gone:
                 self.relists += 1
                 try:
-                    last["rv"] = self._list(target, "RELIST")
+                    cursor.listed(self._list(target, "RELIST"), relist=True)
                 except Exception as exc:  # noqa: BLE001
                     failures += 1
                     if failures > self.max_reconnects:
                         self._fail(WatchFailed(f"{target.cluster}: relisting {target.kind}s failed: {exc}"))
                         return
                     time.sleep(self.reconnect_delay)
+            except listwatch.WatchError as exc:
+                self._fail(WatchFailed(f"{target.cluster}: {exc}"))
+                return
             except WatchFailed as exc:
                 self._fail(exc)
                 return
@@ -351,13 +357,18 @@ class Recorder:
                     return
                 time.sleep(self.reconnect_delay)
 
-    def _watch_once(self, target: Target, last: dict[str, str]) -> None:
-        """One watch request from ``last["rv"]``, updating it as events arrive."""
-        resp = self._request(
-            target,
-            {"watch": "true", "resourceVersion": last["rv"], "allowWatchBookmarks": "true", "timeoutSeconds": str(self.watch_timeout)},
-            stream=True,
-        )
+    def _watch_once(self, target: Target, cursor: listwatch.Cursor) -> None:
+        """One watch request from the cursor's resourceVersion, which moves as messages arrive."""
+        try:
+            resp = self._request(
+                target,
+                {"watch": "true", "resourceVersion": cursor.rv, "allowWatchBookmarks": "true", "timeoutSeconds": str(self.watch_timeout)},
+                stream=True,
+            )
+        except kube.KubeError as exc:
+            if exc.status == 410:
+                raise listwatch.Gone(str(exc)) from exc
+            raise
         self._responses.append(resp)
         try:
             buffer = b""
@@ -368,25 +379,11 @@ class Recorder:
                 while b"\n" in buffer:
                     line, buffer = buffer.split(b"\n", 1)
                     if line.strip():
-                        last["rv"] = self._handle(target, json.loads(line), last["rv"])
+                        observed = cursor.apply(json.loads(line))
+                        if observed:
+                            self._record(make_event(target.cluster, target.kind, observed[0], observed[1], Mark.now()))
         finally:
             self._responses.remove(resp)
             resp.release_conn()
             if self._stop.is_set():
                 resp.close()
-
-    def _handle(self, target: Target, message: dict, rv: str) -> str:
-        etype, obj = message.get("type"), message.get("object") or {}
-        if etype == "ERROR":
-            if obj.get("code") == 410:
-                raise _Gone()
-            raise WatchFailed(f"{target.cluster}: watch error on {target.kind}s: {obj.get('message', obj)}")
-        new_rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
-        if etype == "BOOKMARK":
-            return new_rv
-        self._record(make_event(target.cluster, target.kind, etype, obj, Mark.now()))
-        return new_rv
-
-
-class _Gone(Exception):
-    """The watch's resourceVersion is too old (HTTP 410): relist."""
