@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.fedbench.testbed.plugins.module_utils.common import process
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded, toolchain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,6 +143,6 @@ def playbooks(tmp_path, binaries):
     finally:
         if pb.inventory.exists():
             pb.teardown()
-        left = embedded.processes_under(pb.work_dir)
-        embedded.kill_all(left)
+        left = process.processes_under(pb.work_dir)
+        process.kill_all(left)
     assert not left, f"playbook run left processes: {left}"

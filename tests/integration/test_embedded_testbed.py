@@ -9,9 +9,11 @@ import time
 
 import pytest
 
+from ansible_collections.fedbench.testbed.plugins.module_utils.common import process
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 
 from .conftest import api_client
+from tests.conftest import pinned
 
 
 def _wait(predicate, timeout: float, what: str):
@@ -28,7 +30,7 @@ def test_cluster_runs_a_deployment_on_simulated_nodes(testbeds):
     from kubernetes import client
 
     bed, (facts,) = testbeds.up(3)
-    assert facts.kubernetes_version == "v1.36.1"
+    assert facts.kubernetes_version == pinned()["kubernetes"]
     assert facts.server.startswith("https://127.0.0.1:")
     assert stat.S_IMODE(os.stat(facts.kubeconfig).st_mode) == 0o600
 
@@ -72,10 +74,10 @@ def test_clusters_are_independent_control_planes(testbeds):
     client.CoreV1Api(api_client(facts[0])).create_namespace({"metadata": {"name": "only-in-c0"}})
     names = [{ns.metadata.name for ns in client.CoreV1Api(api_client(f)).list_namespace().items} for f in facts]
     assert "only-in-c0" in names[0] and "only-in-c0" not in names[1] | names[2]
-    etcds = [p for p, cmd in embedded.processes_under(bed.work_dir).items() if "/bin/etcd " in cmd]
+    etcds = [p for p, cmd in process.processes_under(bed.work_dir).items() if "/bin/etcd " in cmd]
     assert len(etcds) == 3
     # Every component listens on loopback only.
-    ports = embedded.listeners_of(embedded.processes_under(bed.work_dir))
+    ports = process.listeners_of(process.processes_under(bed.work_dir))
     assert len(ports) >= 3 * 6
     listening = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True).stdout.split("\n")
     for line in listening:
@@ -91,11 +93,11 @@ def test_second_up_changes_nothing_and_down_frees_every_port(testbeds):
     ]))
     assert not changed
     assert [f.as_dict() for f in again] == [f.as_dict() for f in facts]
-    ports = embedded.listeners_of(embedded.processes_under(bed.work_dir))
+    ports = process.listeners_of(process.processes_under(bed.work_dir))
     assert ports
     bed.down()
     assert bed.leftovers() == {"processes": {}, "ports": [], "clusters": []}
-    assert not set(ports) & embedded.listening_ports(), "a testbed port is still listening"
+    assert not set(ports) & process.listening_ports(), "a testbed port is still listening"
 
 
 def test_a_port_already_taken_is_named(testbeds):

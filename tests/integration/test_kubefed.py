@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.fedbench.testbed.plugins.module_utils.common import process
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import lifecycle_params as experiment
 from ansible_collections.fedbench.testbed.plugins.module_utils import kube, results
 
 from .conftest import ROOT
+from tests.conftest import pinned
 
 SCHEMA = ROOT / "docs" / "results.schema.json"
 
@@ -27,6 +29,8 @@ def _inventory(playbooks, extra: dict | None = None):
             {"name": "fm1", "role": "member", "nodes": 2, "apiserver_port": ports[1]},
             {"name": "fm2", "role": "member", "nodes": 2, "apiserver_port": ports[2]},
         ],
+        "fedbench_frameworks": ["kubefed"],
+        "fedbench_dataplanes": [],
         "kubefed_healthz_port": ports[3],
         "kubefed_metrics_port": ports[4],
         **(extra or {}),
@@ -44,7 +48,7 @@ def _facts(playbooks) -> list[dict]:
 @pytest.fixture
 def federation(playbooks):
     _inventory(playbooks)
-    proc = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml", "playbooks/federation.yml")
+    proc = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml", "playbooks/frameworks.yml")
     assert proc.returncode == 0, proc.stdout[-5000:]
     return playbooks, proc
 
@@ -52,7 +56,7 @@ def federation(playbooks):
 def test_join_deploy_spread_and_delete_then_teardown(federation, tmp_path):
     playbooks, first = federation
     # Join succeeded: both members Ready (the role waits for it); a second run changes nothing.
-    again = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml", "playbooks/federation.yml")
+    again = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml", "playbooks/frameworks.yml")
     assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout[-3000:]
 
     clusters = _facts(playbooks)
@@ -82,7 +86,7 @@ def test_join_deploy_spread_and_delete_then_teardown(federation, tmp_path):
 
     down = playbooks.teardown()
     assert down.returncode == 0, down.stdout[-3000:]
-    left = embedded.processes_under(playbooks.work_dir)
+    left = process.processes_under(playbooks.work_dir)
     assert not left, left
     assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and b"kubefed-controller-manager" in _cmd(p) and str(playbooks.work_dir).encode() in _cmd(p)]
 
@@ -98,13 +102,14 @@ def test_a_member_whose_api_server_is_down_fails_the_join_with_its_name(playbook
     _inventory(playbooks)
     up = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml")
     assert up.returncode == 0, up.stdout[-3000:]
-    victim = [pid for pid, cmd in embedded.processes_under(playbooks.work_dir).items()
+    victim = [pid for pid, cmd in process.processes_under(playbooks.work_dir).items()
               if "/clusters/fm2/" in cmd and "/kube-apiserver " in cmd]
     assert len(victim) == 1
     os.kill(victim[0], signal.SIGKILL)
     time.sleep(0.5)
-    proc = playbooks.run("playbooks/federation.yml", extra=("-e", json.dumps({"testbed_clusters": [
-        {**c, "server": "", "kubernetes_version": "v1.36.1", "nodes": 2, "testbed": "embedded"} for c in _facts(playbooks)
+    proc = playbooks.run("playbooks/frameworks.yml", extra=("-e", json.dumps({"testbed_clusters": [
+        {**c, "server": "", "kubernetes_version": pinned()["kubernetes"], "nodes": 2, "testbed": "embedded",
+         "capabilities": {"simulated_nodes": True}} for c in _facts(playbooks)
     ], "fedbench_run_id": "kfdown"}),))
     assert proc.returncode != 0
     flat = " ".join(proc.stdout.split())

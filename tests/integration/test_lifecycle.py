@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.fedbench.testbed.plugins.module_utils.common import process
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import lifecycle_params as experiment
 from ansible_collections.fedbench.testbed.plugins.module_utils import kube, results
+from ansible_collections.fedbench.testbed.plugins.module_utils.report import merge
 from ansible_collections.fedbench.testbed.plugins.module_utils.measure import phases
 
 from .conftest import ROOT, VENV_BIN, Testbeds
@@ -77,7 +79,7 @@ def test_sizes_1_2_4_twice_each_are_ordered_and_fit_the_schema(cluster, tmp_path
             _check_sample(sample, replicas)
             pod_names = {e["name"] for e in sample["events"] if e["kind"] == "Pod"}
             assert len(pod_names) == replicas
-    agg = results.aggregate(tmp_path / "results", SCHEMA, "itest")
+    agg = merge.aggregate(tmp_path / "results", SCHEMA, "itest")
     assert agg["points"] == 3 and agg["samples"] == 6
     doc = json.loads(Path(agg["results_json"]).read_text())
     results.validate(doc, SCHEMA)
@@ -92,7 +94,7 @@ def test_deployments_layout(cluster, tmp_path):
         sample = json.loads(Path(out.result["path"]).read_text())["samples"][0]
         _check_sample(sample, replicas)
         assert len({e["name"] for e in sample["events"] if e["kind"] == "Deployment"}) == replicas
-    results.aggregate(tmp_path / "results", SCHEMA, "itest")
+    merge.aggregate(tmp_path / "results", SCHEMA, "itest")
 
 
 def test_never_ready_fails_on_its_timeout_with_the_partial_sample(cluster, tmp_path):
@@ -132,7 +134,7 @@ def test_check_mode_creates_nothing(cluster, tmp_path):
         ({"replicas": 0}, "replicas must be a whole number of at least 1, got 0"),
         ({"replicas": -2}, "replicas must be a whole number of at least 1, got -2"),
         ({"layout": "zigzag"}, "value of layout must be one of: replicas, deployments, got: zigzag"),
-        ({"framework": "karmada"}, "value of framework must be one of: native, kubefed, got: karmada"),
+        ({"framework": "karmada"}, "value of framework must be one of: kubefed, native, got: karmada"),
     ],
 )
 def test_bad_parameters_are_named(cluster, tmp_path, over, message):
@@ -146,7 +148,7 @@ def test_bad_parameters_are_named(cluster, tmp_path, over, message):
 
 def test_apiserver_killed_midway_fails_clearly_and_keeps_finished_samples(playbooks):
     ports = embedded.allocate_ports(1)
-    playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_frameworks": ["native"],
+    playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_frameworks": ["native"], "fedbench_dataplanes": [],
                               "fedbench_clusters": [{"name": "victim", "role": "host", "nodes": 2, "apiserver_port": ports[0]}]})
     results_dir = playbooks.root / "results" / "killrun"
     proc = subprocess.Popen(
@@ -160,7 +162,7 @@ def test_apiserver_killed_midway_fails_clearly_and_keeps_finished_samples(playbo
             assert proc.poll() is None, proc.stdout.read()[-3000:]
             assert time.monotonic() < deadline, "no samples appeared"
             time.sleep(0.05)
-        apiservers = [pid for pid, cmd in embedded.processes_under(playbooks.work_dir).items() if "/kube-apiserver " in cmd]
+        apiservers = [pid for pid, cmd in process.processes_under(playbooks.work_dir).items() if "/kube-apiserver " in cmd]
         assert len(apiservers) == 1
         os.kill(apiservers[0], signal.SIGKILL)
         out, _ = proc.communicate(timeout=300)

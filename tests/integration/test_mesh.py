@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.fedbench.testbed.plugins.module_utils.common import process
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import burst
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 
@@ -21,7 +22,7 @@ def _free_block(width: int = 13) -> int:
     """A base port whose next ``width`` ports are all free on 127.0.0.1."""
     for _ in range(200):
         base = random.randrange(20000, 30000, 20)
-        if not any(embedded.port_in_use(base + k) for k in range(width)):
+        if not any(process.port_in_use(base + k) for k in range(width)):
             return base
     raise AssertionError("no free block of ports")
 
@@ -33,7 +34,8 @@ def mesh(playbooks):
     echo_port = _free_block(1)
     playbooks.inventory_with({
         "fedbench_testbed": "embedded",
-        "fedbench_frameworks": ["istio"],
+        "fedbench_frameworks": [],
+        "fedbench_dataplanes": ["istio"],
         "fedbench_clusters": [
             {"name": "ma", "role": "host", "nodes": 0, "apiserver_port": ports[0]},
             {"name": "mb", "role": "member", "nodes": 0, "apiserver_port": ports[1]},
@@ -42,7 +44,7 @@ def mesh(playbooks):
         "echo_server_port": echo_port,
         "istio_base_ejection_seconds": 30,
     })
-    proc = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml", "playbooks/mesh.yml")
+    proc = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml", "playbooks/frameworks.yml")
     assert proc.returncode == 0, proc.stdout[-5000:]
     assert "EMULATES Istio" in proc.stdout
     return playbooks, base, proc
@@ -63,8 +65,8 @@ def test_low_load_local_spike_overflows_to_the_peer_and_teardown_is_clean(mesh):
     assert sum(s["requests"] for s in spike["slots"]) == 30
     down = playbooks.teardown()
     assert down.returncode == 0, down.stdout[-3000:]
-    assert not embedded.processes_under(playbooks.work_dir)
-    assert base not in embedded.listening_ports()
+    assert not process.processes_under(playbooks.work_dir)
+    assert base not in process.listening_ports()
 
 
 def test_an_unreachable_target_is_an_error_class_not_a_crash():
@@ -127,7 +129,7 @@ def test_ca_is_reused_and_its_keys_are_private(mesh):
     playbooks, _, first = mesh
     ca = _ca(playbooks)
     root = (ca / "root-cert.pem").read_bytes()
-    again = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml", "playbooks/mesh.yml")
+    again = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml", "playbooks/frameworks.yml")
     assert again.returncode == 0, again.stdout[-3000:]
     assert (ca / "root-cert.pem").read_bytes() == root
     keys = [ca / "root-key.pem"] + [ca / c / k for c in ("ma", "mb") for k in ("ca-key.pem", "gateway-key.pem")]
@@ -140,20 +142,20 @@ def test_ca_is_reused_and_its_keys_are_private(mesh):
     assert "PRIVATE KEY" not in first.stdout + again.stdout
 
 
-def test_the_echo_deployment_and_service_for_kind_apply_to_a_real_cluster(testbeds):
-    """The kind/existing echo manifests, rendered as the echo_server role renders them, are
-    accepted by a real API server and the Deployment becomes Available (KWOK runs its pods)."""
+def test_the_echo_deployment_and_service_for_kind_apply_to_a_real_cluster(testbeds, tmp_path):
+    """The real-node echo manifests, rendered by the echo_server role (its `manifests` entry point,
+    its defaults), are accepted by a real API server and the Deployment becomes Available (KWOK
+    runs its pods)."""
     import yaml
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
     from kubernetes import utils
+
+    from tests.conftest import kind_like, render_manifests
 
     from .conftest import api_client
 
     _, facts = testbeds.up(2)
-    env = Environment(loader=FileSystemLoader(str(Path(__file__).resolve().parents[2] / "roles/echo_server/templates")), undefined=StrictUndefined)
-    text = env.get_template("echo.yaml.j2").render(
-        item={"name": facts[0].name}, echo_server_namespace="fedbench-echo", echo_server_instances=2, echo_server_image="fedbench/echo:0.1.0",
-        echo_server_container_port=8080, echo_server_max_inflight=1, echo_server_work_ms=20)
+    work = render_manifests(tmp_path / "render", [kind_like(facts[0].name, "host"), kind_like(facts[1].name, "member")])
+    text = (work / "mesh" / facts[0].name / "echo.yaml").read_text()
     client = api_client(facts[0])
     utils.create_from_yaml(client, yaml_objects=[d for d in yaml.safe_load_all(text) if d])
     from kubernetes import client as k8s

@@ -9,7 +9,9 @@ import time
 
 import pytest
 
+from ansible_collections.fedbench.testbed.plugins.module_utils.common import process
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
+from tests.conftest import pinned
 
 
 def _clusters(n: int, nodes: int = 1) -> list[dict]:
@@ -30,7 +32,7 @@ def test_provision_twice_then_teardown_twice(playbooks):
     playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_clusters": _clusters(2)})
     first = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml")
     assert first.returncode == 0, first.stdout[-3000:]
-    assert "Kubernetes v1.36.1, 1 nodes" in first.stdout
+    assert f"Kubernetes {pinned()['kubernetes']}, 1 nodes" in first.stdout
     second = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml")
     assert second.returncode == 0, second.stdout[-3000:]
     assert "changed=0" in second.stdout, second.stdout[-3000:]
@@ -41,7 +43,7 @@ def test_provision_twice_then_teardown_twice(playbooks):
     assert down.returncode == 0 and "deleted t0, t1" in down.stdout, down.stdout[-3000:]
     again = playbooks.teardown()
     assert again.returncode == 0 and "deleted nothing" in again.stdout, again.stdout[-3000:]
-    assert not embedded.processes_under(playbooks.work_dir)
+    assert not process.processes_under(playbooks.work_dir)
 
 
 @pytest.mark.parametrize(
@@ -95,7 +97,7 @@ def test_port_already_taken_is_named(playbooks):
         playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_clusters": [{"name": "busy", "apiserver_port": port}]})
         proc = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml")
     _failed_with(proc, f"cluster 'busy': apiserver_port {port} is already in use on 127.0.0.1")
-    assert not embedded.processes_under(playbooks.work_dir)
+    assert not process.processes_under(playbooks.work_dir)
 
 
 def test_missing_binary_with_source_path_is_named(playbooks, tmp_path):
@@ -106,7 +108,7 @@ def test_missing_binary_with_source_path_is_named(playbooks, tmp_path):
         playbooks.command("playbooks/toolchain.yml", extra=("-e", "toolchain_source=path")),
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )
-    _failed_with(proc, "kube-apiserver v1.36.1 is required with toolchain source 'path', but it is not on PATH")
+    _failed_with(proc, f"kube-apiserver {pinned()['kubernetes']} is required with toolchain source 'path', but it is not on PATH")
 
 
 def test_interrupted_provision_then_teardown_leaves_nothing(playbooks):
@@ -119,7 +121,7 @@ def test_interrupted_provision_then_teardown_leaves_nothing(playbooks):
     try:
         # Halfway: some control-plane processes are up, the play is not done.
         deadline = time.monotonic() + 120
-        while len(embedded.processes_under(playbooks.work_dir)) < 4:
+        while len(process.processes_under(playbooks.work_dir)) < 4:
             assert proc.poll() is None, "the provision finished before it could be interrupted"
             assert time.monotonic() < deadline, "no testbed process appeared"
             time.sleep(0.05)
@@ -127,12 +129,12 @@ def test_interrupted_provision_then_teardown_leaves_nothing(playbooks):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     time.sleep(1)  # let whatever kwokctl had in flight settle
-    survivors = embedded.processes_under(playbooks.work_dir)
-    ports = embedded.listeners_of(survivors) + [c["apiserver_port"] for c in clusters]
+    survivors = process.processes_under(playbooks.work_dir)
+    ports = process.listeners_of(survivors) + [c["apiserver_port"] for c in clusters]
     assert survivors, "killing ansible-playbook should leave the detached control planes running"
 
     down = playbooks.teardown()
     assert down.returncode == 0, down.stdout[-3000:]
-    assert not embedded.processes_under(playbooks.work_dir)
-    still = set(ports) & embedded.listening_ports()
+    assert not process.processes_under(playbooks.work_dir)
+    still = set(ports) & process.listening_ports()
     assert not still, f"ports still listening after teardown: {sorted(still)}"

@@ -4,6 +4,7 @@ import socket
 
 import pytest
 
+from ansible_collections.fedbench.testbed.plugins.module_utils.common import process
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 
 GOOD = [
@@ -98,14 +99,14 @@ def test_allocated_ports_are_distinct_free_and_avoid_the_given_ones():
     assert len(set(ports)) == 30
     assert 32443 not in ports
     for port in ports:
-        assert not embedded.port_in_use(port)
+        assert not process.port_in_use(port)
 
 
 def test_port_in_use_sees_a_listener():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
-        assert embedded.port_in_use(sock.getsockname()[1])
+        assert process.port_in_use(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize(

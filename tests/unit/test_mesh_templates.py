@@ -1,20 +1,21 @@
-"""The kind/existing mesh's templates render to the manifests Istio and Kubernetes expect (pure)."""
-from pathlib import Path
-
+"""The real-node mesh's manifests, rendered through the istio and echo_server roles (their
+`manifests` entry points, the roles' own defaults), are what Istio and Kubernetes expect."""
 import yaml
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-ROOT = Path(__file__).resolve().parents[2]
-CLUSTERS = [{"name": "east", "kubeconfig": "/k/east", "context": "kind-east"}, {"name": "west", "kubeconfig": "/k/west", "context": "kind-west"}]
+from tests.conftest import kind_like, render_manifests
 
-
-def render(role: str, template: str, **values) -> list[dict]:
-    env = Environment(loader=FileSystemLoader(str(ROOT / "roles" / role / "templates")), undefined=StrictUndefined)
-    return [d for d in yaml.safe_load_all(env.get_template(template).render(**values)) if d]
+CLUSTERS = [kind_like("east", "host"), kind_like("west", "member")]
 
 
-def test_istio_operator_is_one_primary_on_its_own_network_with_an_eastwest_gateway():
-    (op,) = render("istio", "istio-operator.yaml.j2", item=CLUSTERS[0], istio_mesh_id="fedbench")
+def _load(path):
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def test_the_roles_render_istio_and_echo_manifests_with_their_defaults(tmp_path):
+    work = render_manifests(tmp_path / "work", CLUSTERS)
+    mesh, echo = work / "mesh", work / "mesh"
+
+    (op,) = _load(mesh / "east" / "istio-operator.yaml")
     g = op["spec"]["values"]["global"]
     assert op["kind"] == "IstioOperator" and g["meshID"] == "fedbench"
     assert g["multiCluster"]["clusterName"] == "east" and g["network"] == "network-east"
@@ -23,16 +24,20 @@ def test_istio_operator_is_one_primary_on_its_own_network_with_an_eastwest_gatew
     assert {p["port"] for p in ew["k8s"]["service"]["ports"]} == {15021, 15443, 15012, 15017}
     assert ew["k8s"]["env"] == [{"name": "ISTIO_META_REQUESTED_NETWORK_VIEW", "value": "network-east"}]
 
-
-def test_echo_routing_carries_the_study_policy_and_fails_over_to_the_peer():
-    docs = render("istio", "echo-routing.yaml.j2", item=CLUSTERS[0], istio_clusters=CLUSTERS, istio_echo_namespace="fedbench-echo",
-                  istio_request_timeout_seconds=5, istio_retries=1, istio_max_connections=1, istio_max_pending_requests=1,
-                  istio_consecutive_errors=1, istio_base_ejection_seconds=60)
-    kinds = {d["kind"]: d for d in docs}
+    kinds = {d["kind"]: d for d in _load(mesh / "east" / "echo-routing.yaml")}
     assert set(kinds) == {"Gateway", "VirtualService", "DestinationRule"}
     policy = kinds["DestinationRule"]["spec"]["trafficPolicy"]
-    assert policy["connectionPool"]["tcp"]["maxConnections"] == 1
+    # The study's outlier detection (the role's defaults: consecutive errors 1, base ejection 60 s).
     assert policy["outlierDetection"] == {"consecutive5xxErrors": 1, "interval": "1s", "baseEjectionTime": "60s", "maxEjectionPercent": 100}
     assert policy["loadBalancer"]["localityLbSetting"] == {"enabled": True, "failover": [{"from": "east", "to": "west"}]}
     route = kinds["VirtualService"]["spec"]["http"][0]
     assert route["route"][0]["destination"]["host"] == "echo.fedbench-echo.svc.cluster.local" and route["timeout"] == "5s"
+    (west,) = [d for d in _load(mesh / "west" / "echo-routing.yaml") if d["kind"] == "DestinationRule"]
+    assert west["spec"]["trafficPolicy"]["loadBalancer"]["localityLbSetting"]["failover"] == [{"from": "west", "to": "east"}]
+
+    docs = {d["kind"]: d for d in _load(echo / "east" / "echo.yaml")}
+    assert set(docs) == {"Namespace", "Deployment", "Service"}
+    container = docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert "--cluster=east" in container["args"] and container["imagePullPolicy"] == "IfNotPresent"
+    assert docs["Namespace"]["metadata"]["labels"]["istio-injection"] == "enabled"
+    assert oct((mesh / "east" / "istio-operator.yaml").stat().st_mode & 0o777) == "0o600"

@@ -111,3 +111,13 @@ def test_istioctl_comes_from_the_release_download_never_a_build(tmp_path):
     assert sums == url + ".sha256" and member == "istioctl"
     with pytest.raises(toolchain.ToolchainError, match="istioctl v1.31.1 cannot be built from the Go module proxy"):
         toolchain.build_plan("istio", ["istioctl"], versions, tmp_path, {})
+
+
+def test_the_python_defaults_are_the_role_pins():
+    # Two places know the versions (the role's defaults, what users edit, and the
+    # module's fallbacks); they must not drift apart.
+    from dataclasses import asdict
+
+    from tests.conftest import pinned
+
+    assert {k: v for k, v in asdict(toolchain.Versions()).items() if k in pinned()} == pinned()
