@@ -51,6 +51,12 @@ options:
     elements: str
     choices: [kwok_manifests]
     default: []
+  progress_file:
+    description:
+      - Also append each progress line (which component, how long so far,
+        packages compiled) to this file as it comes, so that a play that runs
+        the module in the background can show how far the build is.
+    type: path
 author: fedbench contributors
 """
 
@@ -92,6 +98,7 @@ from pathlib import Path
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fedbench.testbed.plugins.module_utils.common.runner import progress_reporter
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import toolchain
 
 ARGUMENT_SPEC = dict(
@@ -101,7 +108,9 @@ ARGUMENT_SPEC = dict(
     cache_dir=dict(type="path"),
     local_only=dict(type="bool", default=False),
     assets=dict(type="list", elements="str", default=[], choices=["kwok_manifests"]),
+    progress_file=dict(type="path"),
 )
+
 
 
 def _assets(names: list[str], versions: toolchain.Versions, cache: Path, wanted: list[str] = ()) -> dict[str, str]:
@@ -137,7 +146,7 @@ def main() -> None:
                 missing=[c.name for c in missing],
                 assets=_assets(p["names"], versions, cache, p["assets"]) if not missing and not module.check_mode else {},
             )
-        resolved = toolchain.ensure(p["names"], versions=versions, source=p["source"], cache=cache, report=lines.append)
+        resolved = toolchain.ensure(p["names"], versions=versions, source=p["source"], cache=cache, report=progress_reporter(lines, p["progress_file"]))
     except toolchain.ToolchainError as exc:
         module.fail_json(msg=str(exc), progress=lines)
     try:

@@ -27,6 +27,11 @@ options:
   ready_timeout: {type: float, default: 600, description: "Seconds for all of them to be Ready."}
   run_id: {type: str, required: false, description: "Not used (nothing is recorded)."}
   results_dir: {type: path, required: false, description: "Not used (nothing is recorded)."}
+  progress_file:
+    description:
+      - Also append each progress line to this file as it comes, so that a play
+        running the module in the background (async) shows how far it is.
+    type: path
 author: fedbench contributors
 """
 
@@ -46,10 +51,11 @@ progress: {description: Progress lines., returned: always, type: list}
 """
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import apimachinery
-from ansible_collections.fedbench.testbed.plugins.module_utils.common.runner import CLUSTER_ARG_SPEC, run_async_module
+from ansible_collections.fedbench.testbed.plugins.module_utils.common.runner import CLUSTER_ARG_SPEC, PROGRESS_ARG_SPEC, run_async_module
 
 ARGUMENT_SPEC = dict(
     CLUSTER_ARG_SPEC,
+    **PROGRESS_ARG_SPEC,
     cluster=dict(type="str"),
     run_id=dict(type="str"),  # nothing is recorded: the nodes are the testbed's
     results_dir=dict(type="path"),

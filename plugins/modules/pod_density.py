@@ -31,6 +31,11 @@ options:
   connections: {type: int, default: 16, description: "Client connections."}
   timeout: {type: float, default: 300, description: "Seconds from the first create for every pod to be Running."}
   cluster_dir: {type: path, description: "The embedded cluster's folder, for per-process CPU and memory."}
+  progress_file:
+    description:
+      - Also append each progress line to this file as it comes, so that a play
+        running the module in the background (async) shows how far it is.
+    type: path
 author: fedbench contributors
 """
 
@@ -54,10 +59,11 @@ progress: {description: Progress lines., returned: always, type: list}
 """
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import apimachinery
-from ansible_collections.fedbench.testbed.plugins.module_utils.common.runner import CLUSTER_ARG_SPEC, EXPERIMENT_ARG_SPEC, run_async_module
+from ansible_collections.fedbench.testbed.plugins.module_utils.common.runner import CLUSTER_ARG_SPEC, EXPERIMENT_ARG_SPEC, PROGRESS_ARG_SPEC, run_async_module
 
 ARGUMENT_SPEC = dict(
     CLUSTER_ARG_SPEC,
+    **PROGRESS_ARG_SPEC,
     **EXPERIMENT_ARG_SPEC,
     nodes=dict(type="int", required=True),
     pods_per_node=dict(type="int", default=30),

@@ -56,6 +56,25 @@ EXPERIMENT_ARG_SPEC: dict[str, dict[str, Any]] = dict(
 )
 
 
+# A module that reports progress as it goes also takes a file to append it to,
+# so that a play running it in the background (async) can show how far it is
+# (the role background_job follows such a file).
+PROGRESS_ARG_SPEC: dict[str, dict[str, Any]] = dict(progress_file=dict(type="path"))
+
+
+def progress_reporter(lines: list[str], progress_file: str | None = None):
+    """Keep each progress line, and append it to ``progress_file`` at once if there is one."""
+    if not progress_file:
+        return lines.append
+
+    def report(line: str) -> None:
+        lines.append(line)
+        with open(progress_file, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+    return report
+
+
 def run_async_module(argument_spec: dict[str, Any], run: Any, *, with_progress: bool = False, changed: Any = None) -> None:
     """The ``main()`` of a module that drives the API with aiohttp.
 
@@ -75,7 +94,7 @@ def run_async_module(argument_spec: dict[str, Any], run: Any, *, with_progress: 
     if not has_aiohttp:
         module.fail_json(msg=missing_required_lib("aiohttp"))
     progress: list[str] = []
-    kwargs = {"report": progress.append} if with_progress else {}
+    kwargs = {"report": progress_reporter(progress, module.params.get("progress_file"))} if with_progress else {}
     outcome = run(module.params, check_mode=module.check_mode, **kwargs)
     extra = {"progress": progress} if with_progress else {}
     if outcome.failed:
