@@ -13,7 +13,7 @@ import pytest
 from ansible_collections.fedbench.testbed.plugins.module_utils.common import process
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import lifecycle_params as experiment
-from ansible_collections.fedbench.testbed.plugins.module_utils import kube, results
+from ansible_collections.fedbench.testbed.plugins.module_utils import frameworks, kube, results
 from ansible_collections.fedbench.testbed.plugins.module_utils.report import merge
 from ansible_collections.fedbench.testbed.plugins.module_utils.measure import phases
 
@@ -134,7 +134,7 @@ def test_check_mode_creates_nothing(cluster, tmp_path):
         ({"replicas": 0}, "replicas must be a whole number of at least 1, got 0"),
         ({"replicas": -2}, "replicas must be a whole number of at least 1, got -2"),
         ({"layout": "zigzag"}, "value of layout must be one of: replicas, deployments, got: zigzag"),
-        ({"framework": "karmada"}, "value of framework must be one of: kubefed, native, got: karmada"),
+        ({"framework": "karmada"}, f"value of framework must be one of: {', '.join(sorted(frameworks.PLACEMENT))}, got: karmada"),
     ],
 )
 def test_bad_parameters_are_named(cluster, tmp_path, over, message):

@@ -21,7 +21,9 @@ def test_bad_workload(kwargs, message):
 
 
 def test_unknown_framework_is_named():
-    with pytest.raises(lifecycle.ParameterError, match="framework must be one of kubefed, native, got 'karmada'"):
+    from ansible_collections.fedbench.testbed.plugins.module_utils import frameworks
+
+    with pytest.raises(lifecycle.ParameterError, match=f"framework must be one of {', '.join(sorted(frameworks.PLACEMENT))}, got 'karmada'"):
         lifecycle.adapter_for("karmada", [])
 
 

@@ -17,10 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 FRAMEWORK_ROLES = ROOT / "roles" / "frameworks"
 
 
-def test_the_registry_holds_the_shipped_frameworks():
-    assert registered("placement") == ["kubefed", "native"]
-    assert registered("dataplane") == ["istio"]
-    assert registered() == ["istio", "kubefed", "native"]
+def test_the_registry_holds_the_shipped_frameworks_each_of_one_kind():
+    # More may be registered (adding one must not mean editing this test).
+    assert {"kubefed", "native"} <= set(registered("placement")) and "istio" in registered("dataplane")
+    assert sorted(registered("placement") + registered("dataplane")) == registered()
     assert all(issubclass(a, frameworks.base.Adapter) for a in frameworks.PLACEMENT.values())
 
 
@@ -43,7 +43,8 @@ def test_the_lifecycle_module_takes_its_choices_from_the_registry():
     [
         (["fedbench_framework"], None, None, "unknown setting fedbench_framework (did you mean fedbench_frameworks?)"),
         (["fedbench_testbd"], None, None, "unknown setting fedbench_testbd (did you mean fedbench_testbed?)"),
-        ([], ["native", "kubfed"], None, "fedbench_frameworks lists 'kubfed', which is not registered (did you mean 'kubefed'?); registered: kubefed, native"),
+        ([], ["native", "kubfed"], None,
+         f"fedbench_frameworks lists 'kubfed', which is not registered (did you mean 'kubefed'?); registered: {', '.join(registered('placement'))}"),
         ([], ["istio"], None, "fedbench_frameworks lists 'istio', which is a data plane: list it in fedbench_dataplanes"),
         ([], None, ["kubefed"], "fedbench_dataplanes lists 'kubefed', which is a placement framework: list it in fedbench_frameworks"),
         ([], "native", None, "fedbench_frameworks must be a list of names, got 'native'"),
