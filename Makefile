@@ -38,6 +38,8 @@ toolchain: venv
 bench: toolchain
 	@echo "== bench: run $(FEDBENCH_RUN_ID) on $(INVENTORY)"
 	rc=0; $(PLAYBOOK) site.yml || rc=$$?; \
+	if [ $$rc -ne 0 ]; then echo "== the run failed (exit $$rc): merging the samples that finished and drawing their report"; \
+	  $(PLAYBOOK) playbooks/report.yml || true; fi; \
 	$(PLAYBOOK) playbooks/teardown.yml || rc=$$((rc ? rc : $$?)); \
 	results=$${FEDBENCH_RESULTS_DIR:-results}/$(FEDBENCH_RUN_ID); \
 	if [ -f $$results/summary.md ]; then cat $$results/summary.md; echo "results: $$results/"; fi; \
