@@ -34,6 +34,8 @@ KNOWN = (
     "fedbench_results_root",
     "fedbench_results_dir",
     "fedbench_run_id",
+    "fedbench_run_frameworks",
+    "fedbench_run_dataplanes",
 )
 
 

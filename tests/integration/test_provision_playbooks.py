@@ -10,8 +10,10 @@ import time
 import pytest
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.common import process
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded, toolchain
 from tests.conftest import pinned
+
+from .conftest import ROOT
 
 
 def _clusters(n: int, nodes: int = 1) -> list[dict]:
@@ -138,3 +140,34 @@ def test_interrupted_provision_then_teardown_leaves_nothing(playbooks):
     assert not process.processes_under(playbooks.work_dir)
     still = set(ports) & process.listening_ports()
     assert not still, f"ports still listening after teardown: {sorted(still)}"
+
+
+USER_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: mine, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: me, user: {token: not-a-secret}}]
+contexts: [{name: mine, context: {cluster: mine, user: me}}]
+current-context: mine
+"""
+
+
+def test_the_users_kubeconfig_is_never_touched_and_every_key_is_private(playbooks, tmp_path):
+    # The user's ~/.kube/config, with a context of their own as the current one.
+    home = tmp_path / "home"
+    (home / ".kube").mkdir(parents=True)
+    (home / ".kube" / "config").write_text(USER_KUBECONFIG)
+    env = playbooks.env(HOME=str(home), FEDBENCH_CACHE=str(toolchain.cache_root()))
+    playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_clusters": _clusters(2)})
+    up = subprocess.run(playbooks.command("playbooks/toolchain.yml", "playbooks/provision.yml"), cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=600, check=False)
+    assert up.returncode == 0, up.stdout[-3000:]
+    assert (home / ".kube" / "config").read_text() == USER_KUBECONFIG
+    secrets = [*(playbooks.work_dir / "kwok").rglob("*.key"), *(playbooks.work_dir / "kwok").rglob("kubeconfig*"),
+               *(playbooks.work_dir / "kubeconfigs").iterdir()]
+    assert len(secrets) >= 2 * 3, secrets
+    loose = {str(p): oct(p.stat().st_mode & 0o777) for p in secrets if p.stat().st_mode & 0o077}
+    assert not loose, f"keys or kubeconfigs readable by others: {loose}"
+    down = subprocess.run(playbooks.command("playbooks/teardown.yml"), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert down.returncode == 0, down.stdout[-3000:]
+    assert (home / ".kube" / "config").read_text() == USER_KUBECONFIG
+    assert sorted(p.name for p in (home / ".kube").iterdir()) == ["config"]

@@ -273,6 +273,16 @@ def kwokctl_config(spec: ClusterSpec, binaries: Binaries, kube_version: str, por
     return json.dumps(doc, indent=2) + "\n"
 
 
+def private(cluster_dir: Path, *more: Path) -> None:
+    """Every key and kubeconfig of a cluster 0600, its PKI folder 0700 (kwokctl writes them 0644/0640)."""
+    secrets = [*(cluster_dir / "pki").glob("*.key"), cluster_dir / "kubeconfig.yaml", cluster_dir / "kubeconfig", *more]
+    if (cluster_dir / "pki").is_dir():
+        os.chmod(cluster_dir / "pki", 0o700)
+    for path in secrets:
+        if path.is_file():
+            os.chmod(path, 0o600)
+
+
 class Kwokctl:
     """Runs kwokctl against one work directory."""
 
@@ -280,10 +290,19 @@ class Kwokctl:
         self.binary = binary
         self.workdir = Path(workdir)
 
+    @property
+    def kubeconfig(self) -> Path:
+        """Where kwokctl adds (and removes) its clusters' contexts: in the work dir, never the
+        user's ~/.kube/config (kwokctl's default, through $KUBECONFIG)."""
+        return self.workdir / "kubeconfig"
+
     def run(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
-        env = dict(os.environ, KWOK_WORKDIR=str(self.workdir))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, KWOK_WORKDIR=str(self.workdir), KUBECONFIG=str(self.kubeconfig))
         try:
-            proc = subprocess.run([self.binary, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+            # umask 077: the keys, kubeconfigs and data kwokctl and the components write are
+            # readable by their owner only (private() makes sure of the secrets afterwards).
+            proc = subprocess.run([self.binary, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False, umask=0o077)
         except subprocess.TimeoutExpired as exc:
             raise TestbedError(f"`kwokctl {' '.join(args)}` did not finish within {timeout:.0f}s") from exc
         except OSError as exc:
@@ -500,6 +519,7 @@ class EmbeddedTestbed:
             version = server_version(cdir, spec.apiserver_port)
         except TestbedError as exc:
             raise TestbedError(f"{exc} (logs: {cdir / 'logs'})") from exc
+        private(cdir, self.kwokctl.kubeconfig)
         kubeconfig = self.kubeconfig_path(spec.name)
         changed |= self._write_kubeconfig(cdir / "kubeconfig.yaml", kubeconfig)
         self.report(f"{spec.name}: ready with {spec.nodes} nodes in {time.monotonic() - start:.1f}s")

@@ -33,7 +33,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 SOURCES = ("auto", "path", "download", "build")
 
@@ -409,6 +409,16 @@ class _Ticker:
         self._thread.join()
 
 
+def _count_packages(packages: list[str], work: Path, env: Mapping[str, str]) -> list[int]:
+    """How many packages building ``packages`` involves (``go list -deps``), as a one-item
+    list, or none if go cannot say; it downloads the modules the build needs anyway."""
+    try:
+        out = subprocess.run([_go(), "list", "-deps", *packages], cwd=work, env=dict(env), capture_output=True, text=True, timeout=1800)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [len(out.stdout.split())] if out.returncode == 0 else []
+
+
 def build(group: str, names: list[str], versions: Versions, cache: Path, report: Reporter = _quiet) -> float:
     """Build ``names`` of one group into the cache; returns the seconds taken."""
     start = time.monotonic()
@@ -430,7 +440,15 @@ def build(group: str, names: list[str], versions: Versions, cache: Path, report:
             cmd = [_go(), "build", "-v", "-trimpath", "-ldflags", plan.ldflags, "-o", str(out) + "/", *plan.packages.values()]
             env_run = env
         what = f"{', '.join(names)} ({group} {getattr(versions, group)})"
-        with open(log_path, "w") as log, _Ticker(what, report, counter=lambda: f"{len(compiled)} packages compiled, last {compiled[-1] if compiled else '-'}"):
+        total: list[int] = []  # packages the build needs at most (found once the modules are there)
+
+        def counter() -> str:
+            of = f" of at most {total[0]} (the rest come from the build cache)" if total else ""
+            return f"{len(compiled)}{of} packages compiled, last {compiled[-1] if compiled else '-'}"
+
+        with open(log_path, "w") as log, _Ticker(what, report, counter=counter):
+            if not plan.install:
+                total += _count_packages(list(plan.packages.values()), work, env)
             log.write("$ " + " ".join(cmd) + "\n")
             log.flush()
             proc = subprocess.Popen(cmd, cwd=work, env=env_run, stdout=log, stderr=subprocess.PIPE, text=True)

@@ -1,0 +1,60 @@
+"""Bad inventory settings fail before anything starts, with a message that names them
+(ansible-playbook as a user runs it; no cluster is started, none is needed)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(tmp_path: Path, settings: dict, playbook: str, *extra: str) -> subprocess.CompletedProcess:
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars" / "all").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text((ROOT / "inventories" / "testbed" / "hosts.yml").read_text())
+    (inventory / "group_vars" / "all" / "testbed.yml").write_text(yaml.safe_dump(settings))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", FEDBENCH_WORK_DIR=str(tmp_path / "work"),
+               FEDBENCH_RESULTS_DIR=str(tmp_path / "results"), FEDBENCH_RUN_ID="check",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    return subprocess.run(["ansible-playbook", "-i", str(inventory), *extra, str(ROOT / playbook)], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=300, check=False)
+
+
+CLUSTERS = [{"name": "c1", "role": "host", "nodes": 1, "apiserver_port": 30999}]
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"fedbench_framework": ["native"]}, "unknown setting fedbench_framework (did you mean fedbench_frameworks?)"),
+        ({"fedbench_frameworks": ["native", "kubfed"]}, "fedbench_frameworks lists 'kubfed', which is not registered (did you mean 'kubefed'?)"),
+        ({"fedbench_frameworks": ["native", "istio"]}, "fedbench_frameworks lists 'istio', which is a data plane: list it in fedbench_dataplanes"),
+        ({"fedbench_example": True}, "this inventory is an example"),
+    ],
+    ids=["singular", "misspelt-framework", "dataplane-as-framework", "example"],
+)
+def test_provisioning_refuses_bad_settings_before_anything_starts(tmp_path, settings, message):
+    proc = _run(tmp_path, {"fedbench_testbed": "embedded", "fedbench_clusters": CLUSTERS, **settings}, "playbooks/provision.yml")
+    out = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode != 0 and message in out, out[-3000:]
+    assert not (tmp_path / "work" / "kwok").exists(), "something was started"
+
+
+def test_a_run_that_would_measure_nothing_fails(tmp_path):
+    settings = {"fedbench_testbed": "embedded", "fedbench_clusters": CLUSTERS, "fedbench_frameworks": [], "fedbench_dataplanes": [],
+                "fedbench_apimachinery": False}
+    proc = _run(tmp_path, settings, "playbooks/experiments.yml")
+    out = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode != 0 and "nothing to measure" in out, out[-3000:]
+
+
+def test_tags_that_name_an_unlisted_framework_fail(tmp_path):
+    settings = {"fedbench_testbed": "embedded", "fedbench_clusters": CLUSTERS, "fedbench_frameworks": ["native"], "fedbench_dataplanes": []}
+    proc = _run(tmp_path, settings, "playbooks/experiments.yml", "--tags", "kubefed")
+    out = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode != 0 and "--tags names kubefed, which the inventory does not list" in out, out[-3000:]
