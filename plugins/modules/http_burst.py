@@ -17,8 +17,22 @@ description:
     and the share served by each cluster.
   - Writes the result at once to O(results_dir) as
     C(samples/burst-<framework>-<profile>-r<repetition>.json) (atomically).
+  - A run in which no request succeeded is kept with status C(failed), and the
+    task fails.
 options:
-  targets: {type: list, elements: str, required: true, description: "Gateway URLs (http or https on 127.0.0.0/8)."}
+  targets:
+    description:
+      - Gateway URLs, http or https. Each is checked before anything is sent - a
+        well-formed URL with a host and a numeric port, on 127.0.0.0/8 or one of
+        O(allowed_hosts) - and any other is refused with a message naming it.
+    type: list
+    elements: str
+    required: true
+  allowed_hosts:
+    description: Addresses besides 127.0.0.0/8 that belong to the testbed (its facts name them) and may be sent to.
+    type: list
+    elements: str
+    default: []
   slot_seconds: {type: float, default: 1.0, description: "Length of one slot."}
   requests:
     description: Requests per slot. Empty means the study's profile, M(default_schedule) - 1 per slot, 3 in slots 2-4, O(spike) in slots 5-15, 1 after, 20 slots.
@@ -82,6 +96,7 @@ from ansible_collections.fedbench.testbed.plugins.module_utils.common import clo
 
 ARGUMENT_SPEC = dict(
     targets=dict(type="list", elements="str", required=True),
+    allowed_hosts=dict(type="list", elements="str", default=[]),
     slot_seconds=dict(type="float", default=1.0),
     requests=dict(type="list", elements="int", default=[]),
     spike=dict(type="int", default=6),
@@ -111,15 +126,22 @@ def main() -> None:
         requests = p["requests"] or burst.default_schedule(spike=p["spike"])
         schedule = burst.Schedule(p["slot_seconds"], tuple(requests), p["timeout"], p["duration"])
         if module.check_mode:
+            burst.check_targets(p["targets"], p["allowed_hosts"])
             module.exit_json(changed=False, slots=[], totals={})
         started = clock.wall_now()
+        burst.check_targets(p["targets"], p["allowed_hosts"])
         out = burst.run(p["targets"], schedule, ca_file=p["ca_file"], cert_file=p["cert_file"], key_file=p["key_file"],
-                        verify=p["verify"], connections=p["connections"])
+                        verify=p["verify"], connections=p["connections"], allowed=p["allowed_hosts"])
     except burst.BurstError as exc:
         module.fail_json(msg=str(exc))
     served = out["totals"]["served_by"]
     local = p["local_cluster"]
     out["totals"]["local_share"] = round(served.get(local, 0) / out["totals"]["successes"], 3) if local and out["totals"]["successes"] else None
+    totals = out["totals"]
+    status, error = "ok", None
+    if totals["requests"] and not totals["successes"]:
+        status = "failed"
+        error = f"none of {totals['requests']} requests succeeded (errors: {totals.get('errors')}); targets {', '.join(p['targets'])}"
     envelope = results.envelope(
         run_id=p["run_id"], experiment="burst", framework=p["framework"], testbed=p["testbed"] or [{"name": local or "unknown"}],
         point=p["profile"],
@@ -127,9 +149,11 @@ def main() -> None:
             "profile": p["profile"], "targets": p["targets"], "slot_seconds": schedule.slot_seconds,
             "requests": list(schedule.requests), "timeout": schedule.timeout, "local_cluster": local,
         },
-        sample={"repetition": p["repetition"], "status": "ok", "error": None, "started_at": started, **out},
+        sample={"repetition": p["repetition"], "status": status, "error": error, "started_at": started, **out},
     )
     path = results.keep_sample(p["results_dir"], envelope)
+    if status != "ok":
+        module.fail_json(msg=f"HTTP burst failed: {error}", slots=out["slots"], totals=out["totals"], path=str(path))
     module.exit_json(changed=True, slots=out["slots"], totals=out["totals"], path=str(path))
 
 

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import datetime
+import json
+import os
+import subprocess
 import random
 import socket
 import ssl
@@ -173,3 +176,33 @@ def test_the_echo_deployment_and_service_for_kind_apply_to_a_real_cluster(testbe
     svc = core.read_namespaced_service("echo", "fedbench-echo")
     assert svc.spec.ports[0].name == "http-echo" and svc.spec.ports[0].target_port == 8080
     assert core.read_namespace("fedbench-echo").metadata.labels["istio-injection"] == "enabled"
+
+
+def _burst_module(args: dict) -> subprocess.CompletedProcess:
+    from .conftest import ROOT, VENV_BIN
+
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", ANSIBLE_NOCOLOR="1")
+    return subprocess.run(
+        [str(VENV_BIN / "ansible"), "localhost", "-i", str(ROOT / "inventories/testbed"), "-m", "fedbench.testbed.http_burst",
+         "-a", json.dumps(args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [("http://", "is not an http(s) URL with a host"), ("http://127.0.0.1:abc/", "has a port that is not a number"),
+     ("http://192.0.2.10/echo", "is not an address of this testbed")],
+    ids=["no-host", "bad-port", "foreign-address"],
+)
+def test_the_burst_module_refuses_a_target_before_sending_anything(tmp_path, target, message):
+    proc = _burst_module({"targets": [target], "requests": [1], "run_id": "refuse", "results_dir": str(tmp_path)})
+    assert proc.returncode != 0 and message in proc.stdout, proc.stdout[-2000:]
+    assert not (tmp_path / "samples").exists(), "a refused run wrote a sample"
+
+
+def test_a_burst_where_every_request_failed_is_a_failure_and_is_kept_as_one(tmp_path):
+    port = embedded.allocate_ports(1)[0]
+    proc = _burst_module({"targets": [f"http://127.0.0.1:{port}/"], "requests": [2, 1], "slot_seconds": 0.1, "timeout": 2,
+                          "run_id": "allfail", "results_dir": str(tmp_path)})
+    assert proc.returncode != 0 and "none of 3 requests succeeded" in proc.stdout, proc.stdout[-2000:]
+    (kept,) = (tmp_path / "samples").glob("burst-*.json")
+    assert json.loads(kept.read_text())["samples"][0]["status"] == "failed"

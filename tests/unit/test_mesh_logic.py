@@ -1,4 +1,6 @@
 """Pure logic of the mesh: schedules, answer classes, slot summaries, gateway and layout."""
+import re
+
 import pytest
 
 from ansible_collections.fedbench.testbed.plugins.filter.mesh import mesh_layout
@@ -26,7 +28,7 @@ def test_bad_schedules_are_named(kwargs, message):
 
 
 def test_targets_must_be_urls():
-    with pytest.raises(burst.BurstError, match="target must be an http:// or https:// URL, got 'gateway'"):
+    with pytest.raises(burst.BurstError, match=r"target 'gateway' is not an http\(s\) URL with a host"):
         burst.run(["gateway"], burst.Schedule(1, (1,)))
     with pytest.raises(burst.BurstError, match="targets is empty"):
         burst.run([], burst.Schedule(1, (1,)))
@@ -102,3 +104,23 @@ def test_mesh_layout_assigns_addresses_ports_and_peers():
     assert layout[1]["peer"] == "a" and layout[1]["peer_eastwest_port"] == 18101
     with pytest.raises(Exception, match="at least two clusters"):
         mesh_layout([{"name": "a"}])
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ("http://", "is not an http(s) URL with a host"),
+        ("ftp://127.0.0.1/x", "is not an http(s) URL with a host"),
+        ("http://127.0.0.1:abc/", "has a port that is not a number"),
+        ("http://192.0.2.10:8080/echo", "is not an address of this testbed"),
+    ],
+    ids=["no-host", "not-http", "bad-port", "foreign-address"],
+)
+def test_targets_are_checked_before_anything_is_sent(target, message):
+    with pytest.raises(burst.BurstError, match=re.escape(message)):
+        burst.check_targets([target])
+
+
+def test_loopback_and_the_testbeds_own_addresses_pass():
+    assert burst.check_targets(["http://127.0.0.1:18100/echo", "https://127.0.5.1/x", "http://localhost:1/"])
+    assert burst.check_targets(["https://10.1.2.3:443/echo"], allowed=["10.1.2.3"])

@@ -42,6 +42,38 @@ class BurstError(ValueError):
     """A bad parameter; the message names it."""
 
 
+def check_targets(targets: list[str], allowed: Iterable[str] = ()) -> list[str]:
+    """Each target must be a well-formed http(s) URL with a host and a numeric port (or
+    none), on an address the testbed owns: 127.0.0.0/8, or one of ``allowed`` (the
+    addresses the testbed's facts name). Raises :class:`BurstError` naming the first
+    that is not; nothing is sent before every target passed."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    if not targets:
+        raise BurstError("targets is empty: give at least one gateway URL")
+    allowed = set(allowed)
+    for url in targets:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise BurstError(f"target {url!r} is not an http(s) URL with a host")
+        try:
+            parts.port
+        except ValueError:
+            raise BurstError(f"target {url!r} has a port that is not a number from 0 to 65535") from None
+        host = parts.hostname
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback and host not in allowed:
+            raise BurstError(
+                f"target {url!r} is not an address of this testbed: the burst sends only to 127.0.0.0/8 and to "
+                f"the addresses the testbed's facts name ({', '.join(sorted(allowed)) or 'none'})"
+            )
+    return list(targets)
+
+
 def default_schedule(slots: int = 20, spike: int = 20) -> list[int]:
     """1 request per slot, 3 in parallel in slots 2-4, ``spike`` in slots 5-15, then 1."""
     out = []
@@ -192,12 +224,8 @@ def summarize_slots(requests: Iterable[Request], slots: int, slot_seconds: float
 
 
 def run(targets: list[str], schedule: Schedule, *, ca_file: str | None = None, cert_file: str | None = None,
-        key_file: str | None = None, verify: bool = True, connections: int = 0) -> dict[str, Any]:
-    if not targets:
-        raise BurstError("targets is empty: give at least one gateway URL")
-    for t in targets:
-        if not (t.startswith("http://") or t.startswith("https://")):
-            raise BurstError(f"target must be an http:// or https:// URL, got {t!r}")
+        key_file: str | None = None, verify: bool = True, connections: int = 0, allowed: Iterable[str] = ()) -> dict[str, Any]:
+    check_targets(targets, allowed)
     ssl_ctx: Any = None
     if any(t.startswith("https://") for t in targets):
         ssl_ctx = ssl.create_default_context(cafile=ca_file) if verify else False

@@ -38,6 +38,8 @@ def markdown(points: list[Point]) -> list[str]:
             "",
             f"## HTTP burst, {point['framework']} (client at {point['parameters'].get('local_cluster')}'s gateway)",
             "",
+            *([f"**{point['samples'][0]['status'].upper()}**: {point['samples'][0].get('error')}", ""]
+              if point["samples"][0].get("status") != "ok" else []),
             "| slot | requests | ok | served by | latency p50 / p99 / max (s) | errors |",
             "| ---: | ---: | ---: | --- | --- | --- |",
         ]
