@@ -43,6 +43,14 @@ options:
   seed: {type: int, description: "Seed of the arrivals; random (and recorded) when omitted."}
   token: {type: str, default: churn, description: "Label value that marks this run's objects (share it with the informer)."}
   scrape_metrics: {type: bool, default: true, description: "Scrape the API server's /metrics before and after."}
+  error_ratio_degraded:
+    description: A sample whose failed operations exceed this share is kept as C(degraded), not C(ok), and left out of the summaries.
+    type: float
+    default: 0.01
+  error_ratio_failed:
+    description: A sample whose failed operations exceed this share is kept as C(failed) and fails the task (after it is written).
+    type: float
+    default: 0.1
 author: fedbench contributors
 """
 
@@ -91,6 +99,8 @@ ARGUMENT_SPEC = dict(
     seed=dict(type="int"),
     token=dict(type="str", default="churn", no_log=False),
     scrape_metrics=dict(type="bool", default=True),
+    error_ratio_degraded=dict(type="float", default=0.01),
+    error_ratio_failed=dict(type="float", default=0.1),
 )
 
 

@@ -206,3 +206,27 @@ def test_markdown_has_the_apimachinery_tables():
     assert "| open-rate10-life1 r1 | 10.0 | 9.5 | 9.5 | 0.950 | 0.0040 / 0.0100 |" in md and "throttled 2 | FAIL |" in md
     assert "| 3 × 2 | 6 / 6 | 0.010 / 0.020 / 0.030 | pass | 5.0 | pass | etcd (0.50 cores) |" in md
     assert doc["results"][0]["summaries"]["achieved_rate"]["mean"] == 9.5
+
+
+@pytest.mark.parametrize(
+    "errors, operations, status",
+    [({}, 200, "ok"), ({"timeout": 2}, 200, "ok"), ({"timeout": 3}, 200, "degraded"), ({"timeout": 198}, 209, "failed")],
+    ids=["clean", "at-1%", "above-1%", "the-etcd-stall"],
+)
+def test_a_churn_sample_past_its_error_threshold_is_not_ok(errors, operations, status):
+    summary = {"errors": errors, "operations": operations, "error_ratio": sum(errors.values()) / operations}
+    judged, why = churn.judge(summary)
+    assert judged == status
+    assert (why is None) == (status == "ok")
+    if why:
+        assert f"of {operations} operations failed" in why and "threshold" in why
+
+
+def test_the_objects_add_up_even_when_the_client_saw_creates_fail():
+    # The stalled sample of the reliability report: 11 creates confirmed, 198 timed out, of which
+    # the server made 150 anyway; the run deleted none of them, the sweep removed 161.
+    summary = {"created": 11, "deleted": 0}
+    churn.account(summary, {"swept": 161, "left": 0})
+    o = summary["objects"]
+    assert o == {"created_ok": 11, "created_unconfirmed": 150, "deleted_ok": 0, "swept": 161, "left": 0}
+    assert o["created_ok"] + o["created_unconfirmed"] == o["deleted_ok"] + o["swept"] + o["left"]

@@ -108,14 +108,15 @@ def churn_from_params(params: Mapping[str, Any], *, check_mode: bool = False) ->
     if failed:
         return failed
     summary = out["summary"]
-    status = "error" if out["error"] else "ok"
+    status, judged = ("error", out["error"]) if out["error"] else churn.judge(
+        summary, params.get("error_ratio_degraded", churn.DEGRADED_ERROR_RATIO), params.get("error_ratio_failed", churn.FAILED_ERROR_RATIO))
     parameters = {
         "point": point, "mode": spec.mode, "rate": spec.rate, "lifetime": spec.lifetime,
         "workers": spec.workers, "duration": spec.duration, "payload_bytes": spec.payload_bytes,
         "namespaces": list(spec.namespaces), "connections": spec.connections, "timeout": spec.timeout, "token": spec.token,
     }
     sample = {
-        "repetition": params.get("repetition", 1), "status": status, "error": out["error"], "started_at": started,
+        "repetition": params.get("repetition", 1), "status": status, "error": judged, "started_at": started,
         "seed": spec.seed, "summary": summary, "apiserver": out["apiserver"],
     }
     envelope = _envelope(params, "churn", cluster, parameters, sample)
@@ -126,8 +127,9 @@ def churn_from_params(params: Mapping[str, Any], *, check_mode: bool = False) ->
         sample["ops_file"] = ops_path.name
         path = results.keep_sample(params["results_dir"], envelope)
     result = {"point": point, "summary": summary, "apiserver": out["apiserver"], "path": str(path) if path else None, "status": status, "seed": spec.seed}
-    if out["error"]:
-        return Outcome(True, f"churn {point} failed: {out['error']} (the sample is kept: {path})", result)
+    result["error"] = judged
+    if status in ("error", "failed"):
+        return Outcome(True, f"churn {point} {status}: {judged} (the sample is kept: {path})", result)
     if summary["left"]:
         return Outcome(True, f"churn {point}: {summary['left']} ConfigMaps are left after the sweep", result)
     return Outcome(False, result=result)

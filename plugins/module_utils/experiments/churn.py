@@ -31,7 +31,7 @@ import itertools
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.kube import akube
 from ansible_collections.fedbench.testbed.plugins.module_utils.measure import apimetrics, stats
@@ -272,6 +272,35 @@ def summarize(spec: ChurnSpec, ops: list[tuple], extra: dict[str, Any]) -> dict[
     return out
 
 
+# Like kube-burner's thresholds: a sample whose operations failed beyond these
+# error ratios is degraded, or failed; it is never stored or shown as ok, and
+# its summaries are left out of the point's (they are over ok samples only).
+DEGRADED_ERROR_RATIO = 0.01
+FAILED_ERROR_RATIO = 0.10
+
+
+def judge(summary: Mapping[str, Any], degraded: float = DEGRADED_ERROR_RATIO, failed: float = FAILED_ERROR_RATIO) -> tuple[str, str | None]:
+    """The sample's status from its error ratio: (ok | degraded | failed, why)."""
+    ratio = summary.get("error_ratio") or 0.0
+    errors = ", ".join(f"{k} {n}" for k, n in sorted((summary.get("errors") or {}).items()))
+    why = f"{ratio:.1%} of {summary.get('operations')} operations failed ({errors})"
+    if ratio > failed:
+        return "failed", f"{why}: above the failed threshold {failed:.0%}"
+    if ratio > degraded:
+        return "degraded", f"{why}: above the degraded threshold {degraded:.0%}"
+    return "ok", None
+
+
+def account(summary: dict[str, Any], cleanup: Mapping[str, int]) -> None:
+    """Add up the objects: every object the server created was deleted by the run, swept
+    afterwards, or is left; creates the client saw fail may still have been made."""
+    made = summary["deleted"] + cleanup["swept"] + cleanup["left"]
+    summary["objects"] = {
+        "created_ok": summary["created"], "created_unconfirmed": max(0, made - summary["created"]),
+        "deleted_ok": summary["deleted"], "swept": cleanup["swept"], "left": cleanup["left"],
+    }
+
+
 async def run(kube: akube.AsyncKube, spec: ChurnSpec, *, scrape: bool = True, sentinel: bool = True) -> dict[str, Any]:
     """Run one churn sample; returns its summary, the ops and the API server's view."""
     payload = "x" * spec.payload_bytes
@@ -301,6 +330,7 @@ async def run(kube: akube.AsyncKube, spec: ChurnSpec, *, scrape: bool = True, se
     summary = summarize(spec, rec.ops, extra)
     summary["elapsed"] = round(elapsed, 3)
     summary.update(cleanup)
+    account(summary, cleanup)
     return {
         "started_unix": started,
         "summary": summary,

@@ -75,7 +75,8 @@ def churn_markdown(points: list[Point]) -> list[str]:
             errors = ", ".join(f"{k} {n}" for k, n in sorted((s.get("errors") or {}).items())) or "–"
             slo = sample.get("apiserver") or {}
             lines.append(
-                f"| {point['parameters'].get('point')} r{sample.get('repetition')} | {num(s.get('requested_rate'), 1)} "
+                f"| {point['parameters'].get('point')} r{sample.get('repetition')}"
+                f"{'' if sample.get('status') == 'ok' else ' ' + str(sample.get('status')).upper()} | {num(s.get('requested_rate'), 1)} "
                 f"| {num(s.get('scheduled_rate'), 1)} | {num(s.get('achieved_rate'), 1)} | {num(s.get('rate_accuracy'), 3)} "
                 f"| {num(lat('create', 'p50'), 4)} / {num(lat('create', 'p99'), 4)} | {num(lat('update', 'p99'), 4)} "
                 f"| {num(lat('delete', 'p99'), 4)} | {errors} | {'pass' if slo.get('slo_pass') else 'FAIL' if slo else '–'} |"

@@ -80,11 +80,12 @@ def _slug(value: Any) -> str:
 
 def envelope(
     *, run_id: str, experiment: str, framework: str, testbed: Iterable[Mapping[str, Any]], point: str,
-    parameters: Mapping[str, Any], sample: Mapping[str, Any],
+    parameters: Mapping[str, Any], sample: dict[str, Any],
 ) -> dict[str, Any]:
     """One sample of one experiment point, as it is kept: ``point`` is the
     point's label (``replicas=4``, ``open-rate20-life2``), stored with the
-    parameters; ``testbed`` is the testbed's cluster facts."""
+    parameters; ``testbed`` is the testbed's cluster facts. The sample is held,
+    not copied: what the caller adds to it before keeping it is kept."""
     return {
         "schema": SCHEMA,
         "run_id": run_id,
@@ -92,7 +93,7 @@ def envelope(
         "framework": framework,
         "testbed": testbed_info(testbed),
         "parameters": {"point": point, **parameters},
-        "samples": [dict(sample)],
+        "samples": [sample],
     }
 
 
