@@ -51,7 +51,7 @@ def _listed(value, setting):
     return list(value), []
 
 
-def inventory_problems(names, listed_frameworks=None, listed_dataplanes=None, example=False):
+def inventory_problems(names, listed_frameworks=None, listed_dataplanes=None, example=False, clusters=None):
     problems = []
     if example:
         problems.append("this inventory is an example (fedbench_example: true): name your own clusters' kubeconfig and context, then remove fedbench_example")
@@ -75,6 +75,19 @@ def inventory_problems(names, listed_frameworks=None, listed_dataplanes=None, ex
             close = difflib.get_close_matches(str(item), valid, n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             problems.append(f"{setting} lists {item!r}, which is not registered{hint}; registered: {', '.join(valid) or 'none'}")
+    for index, cluster in enumerate(clusters if isinstance(clusters, list) else []):
+        if not isinstance(cluster, dict):
+            continue
+        label = f"cluster {cluster.get('name')!r}" if cluster.get("name") else f"fedbench_clusters[{index}]"
+        for key in ("nodes", "apiserver_port"):
+            value = cluster.get(key)
+            if value is not None and (isinstance(value, bool) or not (isinstance(value, int) or str(value).strip().isdigit())):
+                problems.append(f"{label}: {key} must be a whole number, got {value!r}")
+    if isinstance(clusters, list) and clusters:
+        # What each framework this run installs needs of the clusters (the defaults when the inventory lists none).
+        wanted = (listed_frameworks if isinstance(listed_frameworks, list) else ["native", "kubefed"]) + (
+            listed_dataplanes if isinstance(listed_dataplanes, list) else ["istio"])
+        problems += frameworks.problems(wanted, [c for c in clusters if isinstance(c, dict)])
     return problems
 
 

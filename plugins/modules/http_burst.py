@@ -151,7 +151,10 @@ def main() -> None:
         },
         sample={"repetition": p["repetition"], "status": status, "error": error, "started_at": started, **out},
     )
-    path = results.keep_sample(p["results_dir"], envelope)
+    try:
+        path = results.keep_sample(p["results_dir"], envelope)
+    except results.ResultsError as exc:
+        module.fail_json(msg=f"HTTP burst {status} but not kept: {exc}", totals=out["totals"])
     if status != "ok":
         module.fail_json(msg=f"HTTP burst failed: {error}", slots=out["slots"], totals=out["totals"], path=str(path))
     module.exit_json(changed=True, slots=out["slots"], totals=out["totals"], path=str(path))

@@ -101,6 +101,8 @@ class Playbooks:
     def inventory_with(self, group_vars: dict) -> Path:
         (self.inventory / "group_vars" / "all").mkdir(parents=True, exist_ok=True)
         (self.inventory / "hosts.yml").write_text((ROOT / "inventories/testbed/hosts.yml").read_text())
+        # A test runs only the frameworks it names: native alone unless it says otherwise.
+        group_vars = {"fedbench_frameworks": ["native"], "fedbench_dataplanes": [], **group_vars}
         (self.inventory / "group_vars/all/testbed.yml").write_text(yaml.safe_dump(group_vars))
         return self.inventory
 

@@ -173,6 +173,9 @@ def test_apiserver_killed_midway_fails_clearly_and_keeps_finished_samples(playbo
     assert proc.returncode != 0
     flat = " ".join(out.split())
     assert "lifecycle sample failed (error)" in flat, out[-4000:]
+    # The message names the cluster whose API server went, not only its URL.
+    failed_line = flat[flat.index("lifecycle sample failed (error)"):][:2000]
+    assert "cluster victim" in failed_line or "victim:" in failed_line, failed_line
     kept = [json.loads(p.read_text()) for p in sorted((results_dir / "samples").glob("*.json"))]
     statuses = [k["samples"][0]["status"] for k in kept]
     assert statuses.count("ok") >= 2 and statuses.count("error") == 1, statuses

@@ -86,9 +86,7 @@ def test_missing_kubeconfig_context_is_named(playbooks, tmp_path):
 def test_non_integer_nodes_message(playbooks):
     playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_clusters": [{"name": "a", "nodes": "four", "apiserver_port": 40001}]})
     proc = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml")
-    _failed_with(proc, "Validation of arguments failed")
-    _failed_with(proc, "argument 'nodes' is of type str found in 'cluster_embedded_clusters'")
-    _failed_with(proc, "'four'\\\" cannot be converted to an int")
+    _failed_with(proc, "inventory: cluster 'a': nodes must be a whole number, got 'four'")
 
 
 def test_port_already_taken_is_named(playbooks):

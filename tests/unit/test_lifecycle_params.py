@@ -102,3 +102,11 @@ def test_kubefed_spreads_replicas_over_members(replicas, layout, expected):
     assert fd["kind"] == "FederatedDeployment"
     assert fd["spec"]["placement"]["clusters"] == [{"name": "m1"}, {"name": "m2"}]
     assert fd["spec"]["overrides"][0] == {"clusterName": "m1", "clusterOverrides": [{"path": "/spec/replicas", "value": 3}]}
+
+
+def test_an_error_that_names_a_server_says_which_cluster_it_is():
+    clusters = [{"name": "host", "server": "https://127.0.0.1:31443"}, {"name": "m1", "server": "https://127.0.0.1:31444"}]
+    msg = "MaxRetryError: HTTPSConnectionPool(host='127.0.0.1', port=31443): Max retries exceeded (Connection refused)"
+    assert experiment.name_clusters(msg, clusters).endswith("[cluster host (https://127.0.0.1:31443)]")
+    assert experiment.name_clusters("timed out waiting for 4 ready replicas", clusters) == "timed out waiting for 4 ready replicas"
+    assert experiment.name_clusters("host: listing Pods failed: port=31443", clusters) == "host: listing Pods failed: port=31443"

@@ -96,3 +96,20 @@ def test_framework_and_experiment_roles_test_capabilities_not_the_testbed_name(r
         if not line.lstrip().startswith("#") and TESTBED_NAME_BRANCH.search(line)
     ]
     assert not hits, hits
+
+
+def test_each_framework_names_what_the_clusters_lack():
+    one = [{"name": "solo", "role": "host"}]
+    problems = inventory_problems(["fedbench_clusters"], ["native", "kubefed"], ["istio"], False, one)
+    assert "kubefed needs one cluster with role host and at least one with role member; the inventory has 1 host(s) and 0 member(s)" in problems
+    assert "istio needs two clusters (the mesh joins the first two); the inventory has 1" in problems
+    # Listing none means the defaults (native, kubefed; istio): they are checked too.
+    assert len(inventory_problems([], None, None, False, one)) == 2
+    assert inventory_problems([], ["native"], [], False, one) == []
+    # An empty list of clusters is the testbed's own message to give.
+    assert inventory_problems([], None, None, False, []) == []
+
+
+def test_a_cluster_whose_numbers_are_not_numbers_is_named():
+    problems = inventory_problems([], ["native"], [], False, [{"name": "a", "nodes": "four", "apiserver_port": 40001}])
+    assert problems == ["cluster 'a': nodes must be a whole number, got 'four'"]

@@ -80,3 +80,11 @@ def test_schema_rejects_an_unknown_phase(tmp_path):
     env["samples"][0]["phases"]["teleported"] = 0.1
     with pytest.raises(results.ResultsError, match="samples/0/phases"):
         results.validate(env, SCHEMA, "envelope")
+
+
+def test_a_results_folder_that_cannot_take_a_sample_is_named(tmp_path):
+    not_a_folder = tmp_path / "results"
+    not_a_folder.write_text("a file where the results folder should be")
+    with pytest.raises(results.ResultsError, match=f"cannot keep the sample in the results folder {not_a_folder}: "):
+        results.keep_sample(not_a_folder, envelope(1, 0.1, 0.1))
+    assert not_a_folder.read_text() == "a file where the results folder should be"

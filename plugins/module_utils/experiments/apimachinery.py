@@ -47,6 +47,20 @@ def _envelope(params: Mapping[str, Any], experiment: str, cluster: Mapping[str, 
     )
 
 
+def _keep(params: Mapping[str, Any], envelope: dict[str, Any], extra: Mapping[str, str] | None = None) -> str | None:
+    """Write the sample (and any text files beside it, by suffix); returns its path, or None
+    when the module was told not to record. Raises ResultsError naming the results folder."""
+    if not params.get("record", True):
+        return None
+    base = results.sample_path(Path(params["results_dir"]), envelope)
+    try:
+        for suffix, text in (extra or {}).items():
+            results.write_text_atomic(base.with_suffix(suffix), text)
+    except OSError as exc:
+        raise results.ResultsError(f"cannot keep the sample in the results folder {params['results_dir']}: {exc.strerror or exc}") from exc
+    return str(results.keep_sample(params["results_dir"], envelope))
+
+
 def _drive(cluster: Mapping[str, Any], coro: Any, named: tuple[type[BaseException], ...] = ()) -> tuple[Any, Outcome | None]:
     """Run the experiment's coroutine: (its result, None), or (None, a failed Outcome naming the cluster).
 
@@ -120,13 +134,13 @@ def churn_from_params(params: Mapping[str, Any], *, check_mode: bool = False) ->
         "seed": spec.seed, "summary": summary, "apiserver": out["apiserver"],
     }
     envelope = _envelope(params, "churn", cluster, parameters, sample)
-    path = None
     if params.get("record", True):
-        ops_path = results.sample_path(Path(params["results_dir"]), envelope).with_suffix(".ops.csv")
-        results.write_text_atomic(ops_path, ops_csv(out["ops"]))
-        sample["ops_file"] = ops_path.name
-        path = results.keep_sample(params["results_dir"], envelope)
-    result = {"point": point, "summary": summary, "apiserver": out["apiserver"], "path": str(path) if path else None, "status": status, "seed": spec.seed}
+        sample["ops_file"] = results.sample_path(Path(params["results_dir"]), envelope).with_suffix(".ops.csv").name
+    try:
+        path = _keep(params, envelope, {".ops.csv": ops_csv(out["ops"])})
+    except results.ResultsError as exc:
+        return Outcome(True, f"churn {point} {status} but not kept: {exc}", {"point": point, "status": status, "summary": summary})
+    result = {"point": point, "summary": summary, "apiserver": out["apiserver"], "path": path, "status": status, "seed": spec.seed}
     result["error"] = judged
     if status in ("error", "failed"):
         return Outcome(True, f"churn {point} {status}: {judged} (the sample is kept: {path})", result)
@@ -166,8 +180,11 @@ def informer_from_params(params: Mapping[str, Any], *, check_mode: bool = False)
                   "max_duration": params["max_duration"]}
     sample = {"repetition": params.get("repetition", 1), "status": status, "error": out["error"], "started_at": started, "summary": summary}
     envelope = _envelope(params, "informer", cluster, parameters, sample)
-    path = results.keep_sample(params["results_dir"], envelope) if params.get("record", True) else None
-    result = {"summary": summary, "status": status, "path": str(path) if path else None}
+    try:
+        path = _keep(params, envelope)
+    except results.ResultsError as exc:
+        return Outcome(True, f"{envelope['experiment']} sample {sample['status']} but not kept: {exc}", {"status": sample["status"]})
+    result = {"summary": summary, "status": status, "path": path}
     if status != "ok":
         return Outcome(True, f"informer {point}: {out['error'] or 'no sentinel within max_duration ' + str(params['max_duration']) + ' s'}", result)
     return Outcome(False, result=result)
@@ -233,9 +250,12 @@ def density_from_params(params: Mapping[str, Any], *, check_mode: bool = False, 
               "cleanup_error": out["cleanup_error"], "started_at": started,
               "summary": out["summary"], "apiserver": out["apiserver"], "processes": out["processes"]}
     envelope = _envelope(params, "density", cluster, parameters, sample)
-    path = results.keep_sample(params["results_dir"], envelope) if params.get("record", True) else None
+    try:
+        path = _keep(params, envelope)
+    except results.ResultsError as exc:
+        return Outcome(True, f"{envelope['experiment']} sample {sample['status']} but not kept: {exc}", {"status": sample["status"]})
     result = {"point": point, "summary": out["summary"], "slo_pass": out["apiserver"]["slo_pass"], "processes": out["processes"],
-              "status": out["status"], "path": str(path) if path else None}
+              "status": out["status"], "path": path}
     if out["status"] != "ok" or out["cleanup_error"]:
         return Outcome(True, f"density {point}: {sample['error'] or out['cleanup_error']} (the sample is kept: {path})", result)
     return Outcome(False, result=result)

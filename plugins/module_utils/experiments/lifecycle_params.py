@@ -55,6 +55,19 @@ def _measurements(adapter: lifecycle.Adapter, workload: lifecycle.Workload, clus
     return out
 
 
+def name_clusters(message: str, clusters: list[dict]) -> str:
+    """A client error names a server (host and port); say which of the testbed's clusters that is."""
+    from urllib.parse import urlsplit
+
+    named = []
+    for c in clusters:
+        server = urlsplit(c.get("server") or "")
+        if server.hostname and server.port and (f"port={server.port}" in message or f"{server.hostname}:{server.port}" in message):
+            named.append(f"cluster {c['name']} ({c['server']})")
+    already = any(f"cluster {c['name']}" in message or message.startswith(f"{c['name']}:") for c in clusters)
+    return f"{message} [{'; '.join(named)}]" if named and not already else message
+
+
 def lifecycle_from_params(params: Mapping[str, Any], *, check_mode: bool = False) -> Outcome:
     try:
         workload = lifecycle.Workload(
@@ -86,7 +99,7 @@ def lifecycle_from_params(params: Mapping[str, Any], *, check_mode: bool = False
     except lifecycle.LifecycleError as exc:
         sample = exc.partial or {}
         status = "timeout" if "timed out" in str(exc) else "error"
-        error = str(exc)
+        error = name_clusters(str(exc), clusters)
     sample = {"repetition": params["repetition"], "status": status, "error": error, "started_at": started, **sample, **measured.collect()}
     cleanup_error = None
     if params.get("cleanup") or status != "ok":
@@ -94,7 +107,10 @@ def lifecycle_from_params(params: Mapping[str, Any], *, check_mode: bool = False
         if cleanup_error:
             sample["cleanup_error"] = cleanup_error
     envelope = _envelope(params, workload, adapter, clusters, sample)
-    path = results.keep_sample(params["results_dir"], envelope) if params.get("record", True) else None
+    try:
+        path = results.keep_sample(params["results_dir"], envelope) if params.get("record", True) else None
+    except results.ResultsError as exc:
+        return Outcome(True, f"lifecycle sample {status} but not kept: {exc}", {"status": status, "headline": sample.get("headline", {})})
     returned = dict(sample) if params.get("return_events") else {k: v for k, v in sample.items() if k != "events"}
     result = {"sample": returned, "headline": sample.get("headline", {}), "path": str(path) if path else None, "status": status}
     if status != "ok":

@@ -6,7 +6,9 @@
 A framework is one module here (plus one role folder, roles/frameworks/<name>):
 ``NAME``, ``KIND`` (``placement``: what the deployment lifecycle measures;
 ``dataplane``: what carries requests between clusters, measured by the burst
-test) and, for a placement framework, ``ADAPTER`` (a :class:`base.Adapter`).
+test), ``check(clusters)`` (why an inventory's clusters cannot run it, checked
+before anything starts) and, for a placement framework, ``ADAPTER`` (a
+:class:`base.Adapter`).
 Registering one is adding its module to the import line below; everything
 else (the lifecycle module's choices, the inventory check, teardown) reads
 this registry. See docs/extending.md.
@@ -29,3 +31,14 @@ DATAPLANES = sorted(name for name, module in FRAMEWORKS.items() if module.KIND =
 def names(kind: str | None = None) -> list[str]:
     """Registered framework names, of one kind or all."""
     return sorted(name for name, module in FRAMEWORKS.items() if kind in (None, module.KIND))
+
+
+def problems(listed: list[str], clusters: list[dict]) -> list[str]:
+    """What each listed, registered framework says it lacks in these clusters."""
+    out = []
+    for name in listed:
+        module = FRAMEWORKS.get(name)
+        problem = module.check(clusters) if module and hasattr(module, "check") else None
+        if problem:
+            out.append(problem)
+    return out

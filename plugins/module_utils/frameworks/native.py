@@ -66,3 +66,7 @@ class NativeAdapter(Adapter):
 
 
 ADAPTER = NativeAdapter
+
+
+def check(clusters: list[dict]) -> str | None:
+    return None if clusters else "native needs a cluster; the inventory has none"

@@ -106,8 +106,12 @@ def sample_path(results_dir: Path, envelope: Mapping[str, Any]) -> Path:
 
 
 def keep_sample(results_dir: str | Path, envelope: Mapping[str, Any]) -> Path:
+    """Write one finished sample at once (atomically); a folder that cannot take it is named."""
     path = sample_path(Path(results_dir), envelope)
-    write_atomic(path, envelope)
+    try:
+        write_atomic(path, envelope)
+    except OSError as exc:
+        raise ResultsError(f"cannot keep the sample in the results folder {Path(results_dir)}: {exc.strerror or exc}") from exc
     return path
 
 
