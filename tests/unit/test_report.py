@@ -161,3 +161,22 @@ def test_a_results_file_off_the_schema_gets_a_message_not_a_traceback(tmp_path):
     (run / "results.json").write_text("{not json")
     with pytest.raises(results.ResultsError, match="is not valid JSON"):
         report.render(run, SCHEMA)
+
+
+def test_compare_of_two_runs_with_nothing_in_common_says_so(tmp_path):
+    import subprocess
+    import sys
+
+    a = make_run(tmp_path, "a")
+    b = tmp_path / "b"
+    results.keep_sample(b, burst_envelope())
+    merge.aggregate(b, SCHEMA, "b")
+    doc = json.loads((b / "results.json").read_text())
+    for point in doc["results"]:
+        point["framework"] = "something-else"
+    (b / "results.json").write_text(json.dumps(doc))
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, str(root / "bin" / "fedbench-compare"), str(a), str(b)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "have no measured point in common" in proc.stderr, proc.stderr
+    same = subprocess.run([sys.executable, str(root / "bin" / "fedbench-compare"), str(a), str(a)], capture_output=True, text=True, check=False)
+    assert same.returncode == 0 and "within noise" in same.stdout
