@@ -89,6 +89,10 @@ options:
     description: Delete the namespace after the sample (and after a failure).
     type: bool
     default: false
+  cleanup_timeout:
+    description: Seconds to wait until the experiment's namespace (and, for kubefed, the members') is gone when removing it.
+    type: float
+    default: 120
   record:
     description: Write the sample to O(results_dir). C(false) is for a warm-up sample, measured and returned but not kept.
     type: bool
@@ -157,6 +161,7 @@ ARGUMENT_SPEC = dict(
     repetition=dict(type="int", default=1),
     testbed=dict(type="list", elements="dict", default=[]),
     cleanup=dict(type="bool", default=False),
+    cleanup_timeout=dict(type="float", default=120),
     return_events=dict(type="bool", default=False),
     record=dict(type="bool", default=True),
 )

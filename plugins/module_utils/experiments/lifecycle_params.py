@@ -87,7 +87,7 @@ def lifecycle_from_params(params: Mapping[str, Any], *, check_mode: bool = False
     if check_mode:
         return Outcome(False, result={"sample": {}, "headline": {}, "parameters": {"replicas": workload.replicas, "layout": workload.layout}})
     if params.get("state") == "absent":
-        problem = lifecycle.cleanup_safely(adapter, workload)
+        problem = lifecycle.cleanup_safely(adapter, workload, float(params.get("cleanup_timeout") or 120))
         return Outcome(bool(problem), problem or "", {"namespace": workload.namespace, "removed": not problem})
 
     started = clock.wall_now()
@@ -103,7 +103,7 @@ def lifecycle_from_params(params: Mapping[str, Any], *, check_mode: bool = False
     sample = {"repetition": params["repetition"], "status": status, "error": error, "started_at": started, **sample, **measured.collect()}
     cleanup_error = None
     if params.get("cleanup") or status != "ok":
-        cleanup_error = lifecycle.cleanup_safely(adapter, workload)
+        cleanup_error = lifecycle.cleanup_safely(adapter, workload, float(params.get("cleanup_timeout") or 120))
         if cleanup_error:
             sample["cleanup_error"] = cleanup_error
     envelope = _envelope(params, workload, adapter, clusters, sample)
