@@ -157,7 +157,7 @@ def test_the_echo_deployment_and_service_for_kind_apply_to_a_real_cluster(testbe
     from .conftest import api_client
 
     _, facts = testbeds.up(2)
-    work = render_manifests(tmp_path / "render", [kind_like(facts[0].name, "host"), kind_like(facts[1].name, "member")])
+    work = render_manifests(tmp_path / "render", [kind_like(facts[0].name, "host"), kind_like("peer", "member")])
     text = (work / "mesh" / facts[0].name / "echo.yaml").read_text()
     client = api_client(facts[0])
     utils.create_from_yaml(client, yaml_objects=[d for d in yaml.safe_load_all(text) if d])
