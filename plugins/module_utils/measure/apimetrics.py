@@ -56,9 +56,11 @@ def parse_histograms(text: str, names: Iterable[str]) -> dict[str, dict[tuple, d
     cumulative count.
     """
     wanted = set(names)
+    prefixes = tuple(wanted)
     out: dict[str, dict[tuple, dict[str, Any]]] = {n: {} for n in wanted}
     for line in text.splitlines():
-        if not line or line[0] == "#":
+        # Most of an API server's /metrics is other families: skip them before any regex.
+        if not line.startswith(prefixes):
             continue
         match = _LINE.match(line)
         if not match:
