@@ -89,6 +89,14 @@ options:
     description: Delete the namespace after the sample (and after a failure).
     type: bool
     default: false
+  measure:
+    description:
+      - Wrap the sample in measurement windows - the API server's SLO histograms
+        scraped before and after, the control-plane processes' CPU, the
+        measuring process's own CPU (C(apiserver), C(processes), C(instrument)
+        in the sample). C(false) leaves them out.
+    type: bool
+    default: true
   cleanup_timeout:
     description: Seconds to wait until the experiment's namespace (and, for kubefed, the members') is gone when removing it.
     type: float
@@ -162,6 +170,7 @@ ARGUMENT_SPEC = dict(
     testbed=dict(type="list", elements="dict", default=[]),
     cleanup=dict(type="bool", default=False),
     cleanup_timeout=dict(type="float", default=120),
+    measure=dict(type="bool", default=True),
     return_events=dict(type="bool", default=False),
     record=dict(type="bool", default=True),
 )

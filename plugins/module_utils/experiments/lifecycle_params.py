@@ -92,7 +92,7 @@ def lifecycle_from_params(params: Mapping[str, Any], *, check_mode: bool = False
 
     started = clock.wall_now()
     status, error = "ok", None
-    measured = window.Window(_measurements(adapter, workload, clusters))
+    measured = window.Window(_measurements(adapter, workload, clusters) if params.get("measure", True) else [])
     try:
         with measured:
             sample = lifecycle.run_sample(adapter, workload)
