@@ -298,7 +298,8 @@ class Kwokctl:
 
     def run(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, KWOK_WORKDIR=str(self.workdir), KUBECONFIG=str(self.kubeconfig))
+        # kubectl, which kwokctl runs, caches under ~/.kube/cache unless told otherwise.
+        env = dict(os.environ, KWOK_WORKDIR=str(self.workdir), KUBECONFIG=str(self.kubeconfig), KUBECACHEDIR=str(self.workdir / "kubectl-cache"))
         try:
             # umask 077: the keys, kubeconfigs and data kwokctl and the components write are
             # readable by their owner only (private() makes sure of the secrets afterwards).
