@@ -129,7 +129,6 @@ def main() -> None:
             burst.check_targets(p["targets"], p["allowed_hosts"])
             module.exit_json(changed=False, slots=[], totals={})
         started = clock.wall_now()
-        burst.check_targets(p["targets"], p["allowed_hosts"])
         out = burst.run(p["targets"], schedule, ca_file=p["ca_file"], cert_file=p["cert_file"], key_file=p["key_file"],
                         verify=p["verify"], connections=p["connections"], allowed=p["allowed_hosts"])
     except burst.BurstError as exc:

@@ -15,11 +15,6 @@ NAME = "istio"
 KIND = "dataplane"
 
 
-def carried_by(simulated_nodes: bool) -> str:
-    """What the burst results name as the framework that carried the traffic."""
-    return "istio-emulated" if simulated_nodes else "istio"
-
-
 def check(clusters: list[dict]) -> str | None:
     """The mesh joins the first two clusters: fewer cannot make one (checked before anything starts)."""
     if len(clusters) < 2:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.report.plots import pyplot, save
-from ansible_collections.fedbench.testbed.plugins.module_utils.report.spec import HIGHER, LOWER, Experiment, Point, Table, num, over_samples, slo_table
+from ansible_collections.fedbench.testbed.plugins.module_utils.report.spec import HIGHER, LOWER, Experiment, Point, Table, label, num, over_samples, slo_table
 
 CHURN_METRICS = {
     "achieved_rate": "summary.achieved_rate",
@@ -38,10 +38,6 @@ DENSITY_METRICS = {
     "scheduling_throughput": "summary.scheduling_throughput.mean",
     "pods_per_second_to_running": "summary.pods_per_second_to_running",
 }
-
-
-def _point_label(p: Mapping[str, Any]) -> str:
-    return str(p["parameters"].get("point") or p["parameters"].get("layout"))
 
 
 def point(parameters: Mapping[str, Any]) -> str:
@@ -141,7 +137,7 @@ def plot_apimachinery(points: list[Mapping[str, Any]], out: Path) -> list[dict[s
     plt = pyplot()
     images = []
     churn = [p for p in points if p["experiment"] == "churn"]
-    informer = {_point_label(p): p for p in points if p["experiment"] == "informer"}
+    informer = {label(p): p for p in points if p["experiment"] == "informer"}
     density = [p for p in points if p["experiment"] == "density"]
     opened = sorted((p for p in churn if p["parameters"].get("mode") == "open"), key=lambda p: p["parameters"]["rate"])
     if opened:
@@ -168,10 +164,10 @@ def plot_apimachinery(points: list[Mapping[str, Any]], out: Path) -> list[dict[s
             if not sample:
                 continue
             for verb, v in sample["summary"]["verbs"].items():
-                groups.append((f"{_point_label(p)}\n{verb}", v["latency"]))
-            inf = informer.get(_point_label(p))
+                groups.append((f"{label(p)}\n{verb}", v["latency"]))
+            inf = informer.get(label(p))
             if inf and inf["samples"][0].get("summary"):
-                groups.append((f"{_point_label(p)}\nnotify", inf["samples"][0]["summary"]["notify_latency"]["ADDED"]))
+                groups.append((f"{label(p)}\nnotify", inf["samples"][0]["summary"]["notify_latency"]["ADDED"]))
         if groups:
             fig, ax = plt.subplots(figsize=(max(7, 0.55 * len(groups)), 4.6))
             width = 0.27
@@ -214,7 +210,7 @@ def density_rows(points: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
             proc = sample.get("processes") or {}
             busiest = proc.get("busiest")
             rows.append({
-                "point": _point_label(p), "repetition": sample.get("repetition"), "nodes": p["parameters"].get("nodes"),
+                "point": label(p), "repetition": sample.get("repetition"), "nodes": p["parameters"].get("nodes"),
                 "pods": s.get("pods"), "running": s.get("running"), "startup": s.get("pod_startup") or {},
                 "startup_pass": s.get("pod_startup_pass"), "throughput": (s.get("scheduling_throughput") or {}),
                 "to_running": s.get("pods_per_second_to_running"), "api_pass": (sample.get("apiserver") or {}).get("slo_pass"),
