@@ -26,6 +26,18 @@ def pinned() -> dict[str, str]:
     return yaml.safe_load((ROOT / "roles" / "toolchain" / "defaults" / "main.yml").read_text())["toolchain_versions"]
 
 
+def framework_recipe(name: str) -> dict:
+    """A framework role's toolchain recipe (vars/main.yml) with its version pin (defaults/main.yml)
+    filled in, as the toolchain role receives it."""
+    import jinja2
+    import yaml
+
+    role = ROOT / "roles" / "frameworks" / name
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text())
+    recipe = yaml.safe_load((role / "vars" / "main.yml").read_text())[f"{name}_toolchain_recipe"]
+    return yaml.safe_load(jinja2.Template(yaml.safe_dump(recipe)).render(**{f"{name}_version": defaults[f"{name}_version"]}))
+
+
 def render_manifests(work_dir: Path, clusters: list[dict]) -> Path:
     """The mesh's and the echo server's Kubernetes manifests as their roles render them
     (their `manifests` entry points, with the roles' own defaults), for ``clusters``

@@ -28,9 +28,19 @@ options:
     choices: [auto, path, download, build]
     default: auto
   versions:
-    description: Pinned versions per group (kubernetes, etcd, kwok, kubefed, helm), each like v1.2.3.
+    description: Pinned versions of the testbed's own groups (kubernetes, etcd, kwok, helm), each like v1.2.3.
     type: dict
     default: {}
+  recipes:
+    description:
+      - Frameworks' build recipes, as data (see C(toolchain.Recipe)) - name,
+        version, Go module, binaries with how each reports its version,
+        replaces, ldflags, official downloads, assets. O(names) may then name
+        their binaries; their assets come back in RV(assets).
+      - A framework role passes its own (e.g. C(kubefed_toolchain_recipe)).
+    type: list
+    elements: dict
+    default: []
   cache_dir:
     description: The cache root. Defaults to C($FEDBENCH_CACHE), else C(~/.cache/fedbench).
     type: path
@@ -46,7 +56,7 @@ options:
       - Files shipped in a binary's Go module to copy into the cache and
         return in RV(assets). C(kwok_manifests) is KWOK's CRDs and its Helm
         charts (controller, fast stages), for KWOK inside a cluster.
-      - KubeFed's CRDs and chart come whenever a C(kubefed) binary is named.
+      - A recipe's assets come whenever one of its binaries is named.
     type: list
     elements: str
     choices: [kwok_manifests]
@@ -83,7 +93,7 @@ missing:
   type: list
   elements: str
 assets:
-  description: Files that come with a binary's module, such as C(kubefed_crds) (KubeFed's CRDs).
+  description: Files that come with a binary's module, by name (a recipe's assets, C(kwok_manifests)).
   returned: success
   type: dict
 details:
@@ -105,6 +115,7 @@ ARGUMENT_SPEC = dict(
     names=dict(type="list", elements="str", default=list(toolchain.TESTBED_COMPONENTS)),
     source=dict(type="str", choices=list(toolchain.SOURCES), default="auto"),
     versions=dict(type="dict", default={}),
+    recipes=dict(type="list", elements="dict", default=[]),
     cache_dir=dict(type="path"),
     local_only=dict(type="bool", default=False),
     assets=dict(type="list", elements="str", default=[], choices=["kwok_manifests"]),
@@ -113,12 +124,13 @@ ARGUMENT_SPEC = dict(
 
 
 
-def _assets(names: list[str], versions: toolchain.Versions, cache: Path, wanted: list[str] = ()) -> dict[str, str]:
-    """Files that come with a binary's Go module (KubeFed's CRDs and chart, KWOK's manifests)."""
+def _assets(names: list[str], versions: toolchain.Versions, cache: Path, wanted: list[str] = (),
+            recipes: list[toolchain.Recipe] = ()) -> dict[str, str]:
+    """Files that come with a binary's Go module (a recipe's assets, KWOK's manifests)."""
     assets: dict[str, str] = {}
-    if any(n.startswith("kubefed") for n in names):
-        crds = toolchain.kubefed_crds(versions, cache)
-        assets.update(kubefed_crds=str(crds), kubefed_chart=str(crds.parent / "chart"))
+    for recipe in recipes:
+        if set(recipe.binaries) & set(names):
+            assets.update(toolchain.recipe_assets(recipe, cache))
     if "kwok_manifests" in wanted:
         assets["kwok_manifests"] = str(toolchain.kwok_manifests(versions, cache))
     return assets
@@ -129,28 +141,33 @@ def main() -> None:
     p = module.params
     lines: list[str] = []
     try:
-        unknown = sorted(set(p["versions"]) - {"kubernetes", "etcd", "kwok", "kubefed", "helm", "istio"})
+        unknown = sorted(set(p["versions"]) - set(toolchain.GROUPS))
         if unknown:
-            raise toolchain.ToolchainError(f"versions has unknown group(s): {', '.join(unknown)}")
+            raise toolchain.ToolchainError(
+                f"versions has unknown group(s): {', '.join(unknown)} (the testbed's are {', '.join(toolchain.GROUPS)}; "
+                "a framework pins its version in its own recipe)"
+            )
         versions = toolchain.Versions(**p["versions"])
+        recipes = [toolchain.Recipe.from_dict(r) for r in p["recipes"]]
         cache = Path(p["cache_dir"]) if p["cache_dir"] else toolchain.cache_root()
         if p["local_only"] or module.check_mode:
             # What is already here; fetch and build nothing.
             if p["source"] not in toolchain.SOURCES:
                 raise toolchain.ToolchainError(f"unknown source {p['source']!r}")
-            found, missing = toolchain.find_local(p["names"], versions=versions, source=p["source"], cache=cache)
+            found, missing = toolchain.find_local(p["names"], versions=versions, source=p["source"], cache=cache, recipes=recipes)
             module.exit_json(
                 changed=False,
                 binaries={k: v.path for k, v in found.items()},
                 details=[asdict(v) for v in found.values()],
                 missing=[c.name for c in missing],
-                assets=_assets(p["names"], versions, cache, p["assets"]) if not missing and not module.check_mode else {},
+                assets=_assets(p["names"], versions, cache, p["assets"], recipes) if not missing and not module.check_mode else {},
             )
-        resolved = toolchain.ensure(p["names"], versions=versions, source=p["source"], cache=cache, report=progress_reporter(lines, p["progress_file"]))
+        resolved = toolchain.ensure(p["names"], versions=versions, source=p["source"], cache=cache,
+                                    report=progress_reporter(lines, p["progress_file"]), recipes=recipes)
     except toolchain.ToolchainError as exc:
         module.fail_json(msg=str(exc), progress=lines)
     try:
-        assets = _assets(p["names"], versions, cache, p["assets"])
+        assets = _assets(p["names"], versions, cache, p["assets"], recipes)
     except toolchain.ToolchainError as exc:
         module.fail_json(msg=str(exc))
     changed = any(r.source in ("download", "build") for r in resolved.values())

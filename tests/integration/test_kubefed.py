@@ -58,6 +58,13 @@ def test_join_deploy_spread_and_delete_then_teardown(federation, tmp_path):
     # Join succeeded: both members Ready (the role waits for it); a second run changes nothing.
     again = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml", "playbooks/frameworks.yml")
     assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout[-3000:]
+    # The controller-manager that runs the experiments started with its types
+    # observed, so it never "refreshed" one (the race that later kills it: see
+    # the role's process.yml). Its log holds every start; the last is the one running.
+    log = "".join(p.read_text() for p in sorted((playbooks.work_dir / "runs").glob("*/kubefed-controller-manager.log")))
+    starts = log.split("KubeFed controller-manager version")
+    assert len(starts) == 3, "one start for the install, one afresh once the types were settled"
+    assert "Started sync controller" in starts[-1] and "refreshing sync controller" not in starts[-1], starts[-1][-3000:]
 
     clusters = _facts(playbooks)
     params = dict(

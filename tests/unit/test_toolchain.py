@@ -4,6 +4,7 @@ import os
 import pytest
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import toolchain
+from tests.conftest import framework_recipe
 
 GO_MOD = """module k8s.io/kubernetes
 
@@ -34,10 +35,53 @@ def test_kubernetes_ldflags_set_both_version_packages():
         assert f"-X {pkg}.gitMinor=36" in flags
 
 
-def test_kubefed_wrapper_raises_reflect2_and_json_iterator():
-    text = toolchain.kubefed_wrapper("v0.10.0")
+def test_kubefed_recipe_builds_its_commands_with_newer_reflect2(tmp_path):
+    recipe = toolchain.Recipe.from_dict(framework_recipe("kubefed"))
+    assert recipe.version == "v0.10.0"
+    text = recipe.go_mod()
+    assert "require sigs.k8s.io/kubefed v0.10.0" in text
     assert "github.com/modern-go/reflect2 => github.com/modern-go/reflect2 v1.0.2" in text
     assert "github.com/json-iterator/go => github.com/json-iterator/go v1.1.12" in text
+    plan = toolchain.build_plan("kubefed", ["kubefed-controller-manager", "kubefedctl"], toolchain.Versions(), tmp_path, {}, recipe)
+    assert plan.packages == {"kubefed-controller-manager": "sigs.k8s.io/kubefed/cmd/controller-manager",
+                             "kubefedctl": "sigs.k8s.io/kubefed/cmd/kubefedctl"}
+    assert "-X sigs.k8s.io/kubefed/pkg/version.version=v0.10.0" in plan.ldflags
+    # Only kubefedctl has an official download; the controller-manager is built.
+    components = recipe.components()
+    url, _, member = toolchain.download_urls(components["kubefedctl"], toolchain.Versions())
+    assert url.endswith("/v0.10.0/kubefedctl-0.10.0-linux-amd64.tgz") and member == "kubefedctl"
+    with pytest.raises(toolchain.ToolchainError, match="names no official download of it"):
+        toolchain.download_urls(components["kubefed-controller-manager"], toolchain.Versions())
+
+
+def test_a_recipe_s_binaries_are_known_only_with_the_recipe(tmp_path):
+    with pytest.raises(toolchain.ToolchainError, match="unknown toolchain component.*kubefedctl.*need its recipe"):
+        toolchain.ensure(["kubefedctl"], source="build", cache=tmp_path)
+    recipe = toolchain.Recipe.from_dict(framework_recipe("kubefed"))
+    comp = recipe.components()["kubefedctl"]
+    _fake_binary(toolchain.cached_path(comp, toolchain.Versions(), tmp_path), "Version:\"v0.10.0\"")
+    found = toolchain.ensure(["kubefedctl"], source="build", cache=tmp_path, recipes=[recipe])
+    assert found["kubefedctl"].source == "cache" and found["kubefedctl"].version == "0.10.0"
+    assert found["kubefedctl"].path.endswith("bin/kubefedctl/v0.10.0/kubefedctl")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"name": "Kube Fed"}, "a name of lowercase letters"),
+        ({"version": "0.10"}, "version must look like v1.2.3"),
+        ({"colour": "blue"}, "unknown key.*colour"),
+        ({"name": "kubernetes"}, "one of the testbed's own groups"),
+        ({"binaries": {}}, "binaries must name at least one"),
+        ({"binaries": {"x": {"version_args": "--version"}}}, "binary 'x' needs version_args"),
+        ({"binaries": {"kubectl": {"version_args": [], "version_pattern": "(.*)"}}}, "'kubectl' is one of the testbed's own"),
+        ({"download": {"nothing": {"url": "u", "sums": "s"}}}, "download.nothing must be one of its binaries"),
+        ({"module": ""}, "a module to build from, or no_build"),
+    ],
+)
+def test_bad_recipes_are_named(change, message):
+    with pytest.raises(toolchain.ToolchainError, match=message):
+        toolchain.Recipe.from_dict({**framework_recipe("kubefed"), **change})
 
 
 @pytest.mark.parametrize(
@@ -104,13 +148,14 @@ def test_checksum_lines_are_matched_by_file_name():
 
 
 def test_istioctl_comes_from_the_release_download_never_a_build(tmp_path):
+    recipe = toolchain.Recipe.from_dict(framework_recipe("istio"))
     versions = toolchain.Versions()
-    url, sums, member = toolchain.download_urls(toolchain.COMPONENTS["istioctl"], versions)
-    bare = versions.istio.lstrip("v")
+    url, sums, member = toolchain.download_urls(recipe.components()["istioctl"], versions)
+    bare = recipe.version.lstrip("v")
     assert url == f"https://github.com/istio/istio/releases/download/{bare}/istioctl-{bare}-linux-amd64.tar.gz"
     assert sums == url + ".sha256" and member == "istioctl"
-    with pytest.raises(toolchain.ToolchainError, match="istioctl v1.31.1 cannot be built from the Go module proxy"):
-        toolchain.build_plan("istio", ["istioctl"], versions, tmp_path, {})
+    with pytest.raises(toolchain.ToolchainError, match=f"istioctl v{bare} cannot be built here: the Go module proxy serves no release"):
+        toolchain.build_plan("istio", ["istioctl"], versions, tmp_path, {}, recipe)
 
 
 def test_the_python_defaults_are_the_role_pins():

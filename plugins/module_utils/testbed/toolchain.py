@@ -52,32 +52,124 @@ class Versions:
     kubernetes: str = "v1.36.1"
     etcd: str = "v3.6.8"
     kwok: str = "v0.8.0"
-    kubefed: str = "v0.10.0"
     helm: str = "v3.22.0"
-    # istioctl for kind and existing clusters. Istio tags its releases without
-    # the v (1.31.1) and the Go module proxy serves only pseudo-versions of
-    # istio.io/istio, so istioctl comes from the official release download (or
-    # PATH), never from a build. 1.31 is the line of istio.io/api v1.31.x.
-    istio: str = "v1.31.1"
 
     def __post_init__(self) -> None:
-        for name in ("kubernetes", "etcd", "kwok", "kubefed", "helm", "istio"):
-            value = getattr(self, name)
-            if not re.fullmatch(r"v\d+\.\d+\.\d+", value or ""):
-                raise ToolchainError(
-                    f"toolchain version for {name} must look like v1.2.3, got {value!r}"
-                )
+        for name in GROUPS:
+            _check_version(f"toolchain version for {name}", getattr(self, name))
+
+
+# The testbed's own version groups (a framework's binaries come with its recipe).
+GROUPS = ("kubernetes", "etcd", "kwok", "helm")
+
+
+def _check_version(what: str, value: object) -> None:
+    if not isinstance(value, str) or not re.fullmatch(r"v\d+\.\d+\.\d+", value):
+        raise ToolchainError(f"{what} must look like v1.2.3, got {value!r}")
 
 
 @dataclass(frozen=True)
 class Component:
     name: str
-    group: str  # the build recipe: kubernetes, etcd, kwok, kubefed
+    group: str  # the build recipe: one of GROUPS, or a framework recipe's name
     version_args: tuple[str, ...]
     version_pattern: str  # regex whose group 1 is the version, without the v
+    recipe: "Recipe | None" = None  # a framework's binaries carry their recipe
 
     def version(self, versions: Versions) -> str:
-        return getattr(versions, self.group)
+        return self.recipe.version if self.recipe else getattr(versions, self.group)
+
+
+@dataclass(frozen=True, eq=False)
+class Recipe:
+    """How a framework's binaries are built from one Go module, as data.
+
+    A framework role declares it (``<name>_toolchain_recipe`` in its
+    ``vars/main.yml``, its version pin in ``defaults/main.yml``) and hands it to
+    the toolchain role; nothing here names a framework. Keys:
+
+    - ``name``, ``version`` (v1.2.3), ``module`` (the Go module path);
+    - ``binaries``: per binary, ``package`` (inside the module; empty for its
+      root), ``version_args`` and ``version_pattern`` (a regex whose group 1
+      is the version the binary reports, without the v);
+    - ``replace``: module -> version, for dependencies the module pins too old;
+    - ``ldflags``: ``-X`` flags, ``{version}`` substituted;
+    - ``download``: per binary, ``url``, ``sums`` and optionally ``member`` (the
+      file inside a tarball), ``{version}``, ``{bare}`` (no v) and ``{arch}``
+      substituted: the official release, checked against its SHA-256;
+    - ``no_build``: why it cannot be built here (then download or PATH only);
+    - ``assets``: name -> path inside the module, copied into the cache and
+      returned by that name (CRDs, charts).
+    """
+
+    name: str
+    version: str
+    module: str = ""
+    binaries: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    replace: Mapping[str, str] = field(default_factory=dict)
+    ldflags: tuple[str, ...] = ()
+    download: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    no_build: str = ""
+    assets: Mapping[str, str] = field(default_factory=dict)
+
+    KEYS = ("name", "version", "module", "binaries", "replace", "ldflags", "download", "no_build", "assets")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> "Recipe":
+        if not isinstance(data, Mapping):
+            raise ToolchainError(f"a toolchain recipe must be a mapping, got {data!r}")
+        name = data.get("name")
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9-]*", name):
+            raise ToolchainError(f"a toolchain recipe needs a name of lowercase letters, digits and dashes, got {name!r}")
+        what = f"toolchain recipe {name!r}"
+        unknown = sorted(set(data) - set(cls.KEYS))
+        if unknown:
+            raise ToolchainError(f"{what}: unknown key(s) {', '.join(unknown)}; known: {', '.join(cls.KEYS)}")
+        if name in GROUPS:
+            raise ToolchainError(f"{what}: {name} is one of the testbed's own groups ({', '.join(GROUPS)})")
+        _check_version(f"{what}: version", data.get("version"))
+        binaries = data.get("binaries") or {}
+        if not isinstance(binaries, Mapping) or not binaries:
+            raise ToolchainError(f"{what}: binaries must name at least one binary")
+        for binary, spec in binaries.items():
+            if not isinstance(spec, Mapping) or not spec.get("version_pattern") or not isinstance(spec.get("version_args"), list):
+                raise ToolchainError(f"{what}: binary {binary!r} needs version_args (a list) and version_pattern")
+            if binary in COMPONENTS:
+                raise ToolchainError(f"{what}: binary {binary!r} is one of the testbed's own")
+        download = data.get("download") or {}
+        for binary, spec in download.items():
+            if binary not in binaries or not isinstance(spec, Mapping) or not spec.get("url") or not spec.get("sums"):
+                raise ToolchainError(f"{what}: download.{binary} must be one of its binaries, with url and sums")
+        no_build = data.get("no_build") or ""
+        if not no_build and not data.get("module"):
+            raise ToolchainError(f"{what}: a module to build from, or no_build saying why there is none")
+        return cls(
+            name=name,
+            version=str(data["version"]),
+            module=str(data.get("module") or ""),
+            binaries=dict(binaries),
+            replace=dict(data.get("replace") or {}),
+            ldflags=tuple(data.get("ldflags") or ()),
+            download=dict(download),
+            no_build=str(no_build),
+            assets=dict(data.get("assets") or {}),
+        )
+
+    def components(self) -> dict[str, Component]:
+        return {
+            binary: Component(binary, self.name, tuple(str(a) for a in spec["version_args"]), str(spec["version_pattern"]), self)
+            for binary, spec in self.binaries.items()
+        }
+
+    def go_mod(self, go_version: str = "1.26.0") -> str:
+        text = f"module fedbench.local/build/{self.name}\n\ngo {go_version}\n\nrequire {self.module} {self.version}\n"
+        if self.replace:
+            lines = "\n".join(f"\t{m} => {m} {v}" for m, v in sorted(self.replace.items()))
+            text += f"\nreplace (\n{lines}\n)\n"
+        return text
+
+    def fill(self, text: str, arch: str = "amd64") -> str:
+        return text.replace("{version}", self.version).replace("{bare}", self.version.lstrip("v")).replace("{arch}", arch)
 
 
 COMPONENTS: dict[str, Component] = {
@@ -90,14 +182,11 @@ COMPONENTS: dict[str, Component] = {
         Component("etcd", "etcd", ("--version",), r"etcd Version: (\S+)"),
         Component("kwok", "kwok", ("--version",), r"version v?(\d+\.\d+\.\d+)"),
         Component("kwokctl", "kwok", ("--version",), r"version v?(\d+\.\d+\.\d+)"),
-        Component("kubefed-controller-manager", "kubefed", ("--version",), r"Version:\"v?([\d.]+)\""),
-        Component("kubefedctl", "kubefed", ("version",), r"Version:\"v?([\d.]+)\""),
         Component("helm", "helm", ("version", "--short"), r"v(\d+\.\d+\.\d+)"),
-        Component("istioctl", "istio", ("version", "--remote=false", "--short"), r"(\d+\.\d+\.\d+)"),
     )
 }
 
-# The binaries the embedded testbed needs; kubefed's are asked for by its role.
+# The binaries the embedded testbed needs; a framework's come with its recipe.
 TESTBED_COMPONENTS = (
     "kube-apiserver",
     "kube-controller-manager",
@@ -107,6 +196,17 @@ TESTBED_COMPONENTS = (
     "kwok",
     "kwokctl",
 )
+
+
+def registry(recipes: Iterable[Recipe] = ()) -> dict[str, Component]:
+    """The testbed's components and those of the recipes given."""
+    known = dict(COMPONENTS)
+    for recipe in recipes:
+        for name, comp in recipe.components().items():
+            if name in known and known[name].recipe is not recipe:
+                raise ToolchainError(f"binary {name} comes from two recipes: {known[name].group} and {recipe.name}")
+            known[name] = comp
+    return known
 
 
 def cache_root() -> Path:
@@ -190,6 +290,12 @@ def _expected_sum(sums_text: str, filename: str) -> str:
 def download_urls(component: Component, versions: Versions, arch: str = "amd64") -> tuple[str, str, str | None]:
     """(artifact URL, checksum URL, member inside a tarball or None)."""
     v = component.version(versions)
+    if component.recipe:
+        spec = component.recipe.download.get(component.name)
+        if not spec:
+            raise ToolchainError(f"{component.name}: recipe {component.recipe.name} names no official download of it")
+        fill = component.recipe.fill
+        return fill(spec["url"], arch), fill(spec["sums"], arch), (fill(spec["member"], arch) if spec.get("member") else None)
     if component.group == "kubernetes":
         url = f"https://dl.k8s.io/release/{v}/bin/linux/{arch}/{component.name}"
         return url, url + ".sha256", None
@@ -200,14 +306,6 @@ def download_urls(component: Component, versions: Versions, arch: str = "amd64")
     if component.group == "kwok":
         base = f"https://github.com/kubernetes-sigs/kwok/releases/download/{v}"
         return f"{base}/{component.name}-linux-{arch}", f"{base}/checksums.txt", None
-    if component.group == "kubefed":
-        base = f"https://github.com/kubernetes-sigs/kubefed/releases/download/{v}"
-        return f"{base}/kubefedctl-{v.lstrip('v')}-linux-{arch}.tgz", f"{base}/checksums.txt", "kubefedctl"
-    if component.group == "istio":
-        bare = v.lstrip("v")
-        base = f"https://github.com/istio/istio/releases/download/{bare}"
-        tar = f"istioctl-{bare}-linux-{arch}.tar.gz"
-        return f"{base}/{tar}", f"{base}/{tar}.sha256", "istioctl"
     raise ToolchainError(f"{component.name}: no official download is known")
 
 
@@ -325,20 +423,14 @@ def etcd_wrapper(version: str, go_version: str = "1.26.0") -> str:
     )
 
 
-def kubefed_wrapper(version: str, go_version: str = "1.26.0") -> str:
-    # Archived at v0.10.0; older reflect2 crashes on current Go.
-    return (
-        "module fedbench.local/build/kubefed\n\n"
-        f"go {go_version}\n\n"
-        f"require sigs.k8s.io/kubefed {version}\n\n"
-        "replace (\n"
-        "\tgithub.com/modern-go/reflect2 => github.com/modern-go/reflect2 v1.0.2\n"
-        "\tgithub.com/json-iterator/go => github.com/json-iterator/go v1.1.12\n"
-        ")\n"
-    )
-
-
-def build_plan(group: str, names: list[str], versions: Versions, work: Path, env: dict[str, str]) -> BuildPlan:
+def build_plan(group: str, names: list[str], versions: Versions, work: Path, env: dict[str, str],
+               recipe: Recipe | None = None) -> BuildPlan:
+    if recipe:
+        if recipe.no_build:
+            raise ToolchainError(f"{', '.join(names)} {recipe.version} cannot be built here: {recipe.no_build}")
+        ld = " ".join(["-s -w", *(recipe.fill(flag) for flag in recipe.ldflags)])
+        packages = {n: "/".join(p for p in (recipe.module, str(recipe.binaries[n].get("package") or "")) if p) for n in names}
+        return BuildPlan(group, recipe.go_mod(), packages, ldflags=ld)
     v = getattr(versions, group)
     if group == "kubernetes":
         _run_go(["mod", "download", f"k8s.io/kubernetes@{v}"], work, env, "kubernetes")
@@ -364,16 +456,6 @@ def build_plan(group: str, names: list[str], versions: Versions, work: Path, env
             group, "", {"helm": f"helm.sh/helm/v3/cmd/helm@{v}"},
             ldflags=f"-s -w -X helm.sh/helm/v3/internal/version.version={v}", install=True,
         )
-    if group == "istio":
-        raise ToolchainError(
-            f"istioctl {v} cannot be built from the Go module proxy: it serves no release of istio.io/istio "
-            "(Istio's tags lack the v of Go versions). Use toolchain_source=auto or download on a machine that "
-            "reaches github.com, or put istioctl on PATH and use toolchain_source=path"
-        )
-    if group == "kubefed":
-        pkgs = {"kubefed-controller-manager": "sigs.k8s.io/kubefed/cmd/controller-manager", "kubefedctl": "sigs.k8s.io/kubefed/cmd/kubefedctl"}
-        ld = " ".join(["-s -w"] + [f"-X sigs.k8s.io/kubefed/pkg/version.{k}={val}" for k, val in (("version", v), ("gitCommit", "release"), ("gitTreeState", "clean"))])
-        return BuildPlan(group, kubefed_wrapper(v), {n: pkgs[n] for n in names}, ldflags=ld)
     raise ToolchainError(f"no build recipe for group {group!r}")
 
 
@@ -419,19 +501,22 @@ def _count_packages(packages: list[str], work: Path, env: Mapping[str, str]) -> 
     return [len(out.stdout.split())] if out.returncode == 0 else []
 
 
-def build(group: str, names: list[str], versions: Versions, cache: Path, report: Reporter = _quiet) -> float:
-    """Build ``names`` of one group into the cache; returns the seconds taken."""
+def build(group: str, names: list[str], versions: Versions, cache: Path, report: Reporter = _quiet,
+          recipe: Recipe | None = None) -> float:
+    """Build ``names`` of one group (or recipe) into the cache; returns the seconds taken."""
     start = time.monotonic()
+    known = registry([recipe] if recipe else [])
+    version = recipe.version if recipe else getattr(versions, group)
     env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
     built_dir = cache / "build" / group
     built_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"fedbench-build-{group}-") as tmp:
         work = Path(tmp)
-        plan = build_plan(group, names, versions, work, env)
+        plan = build_plan(group, names, versions, work, env, recipe)
         out = work / "out"
         out.mkdir()
         compiled: list[str] = []
-        log_path = built_dir / f"{getattr(versions, group)}.log"
+        log_path = built_dir / f"{version}.log"
         if plan.install:
             cmd = [_go(), "install", "-v", "-trimpath", "-ldflags", plan.ldflags, *plan.packages.values()]
             env_run = dict(env, GOBIN=str(out), GOFLAGS="")
@@ -439,7 +524,7 @@ def build(group: str, names: list[str], versions: Versions, cache: Path, report:
             (work / "go.mod").write_text(plan.module)
             cmd = [_go(), "build", "-v", "-trimpath", "-ldflags", plan.ldflags, "-o", str(out) + "/", *plan.packages.values()]
             env_run = env
-        what = f"{', '.join(names)} ({group} {getattr(versions, group)})"
+        what = f"{', '.join(names)} ({group} {version})"
         total: list[int] = []  # packages the build needs at most (found once the modules are there)
 
         def counter() -> str:
@@ -469,7 +554,7 @@ def build(group: str, names: list[str], versions: Versions, cache: Path, report:
             produced = out / go_binary_name(pkg)
             if not produced.exists():
                 raise ToolchainError(f"building {what}: no binary for {name} in {out}")
-            _install(produced, cached_path(COMPONENTS[name], versions, cache))
+            _install(produced, cached_path(known[name], versions, cache))
     seconds = time.monotonic() - start
     report(f"built {what} in {seconds:.0f}s")
     return seconds
@@ -487,18 +572,26 @@ def ensure(
     source: str = "auto",
     cache: Path | None = None,
     report: Reporter = _quiet,
+    recipes: Iterable[Recipe] = (),
 ) -> dict[str, Resolved]:
-    """Make every named binary available; returns where each one is."""
+    """Make every named binary available; returns where each one is.
+
+    ``recipes`` are frameworks' build recipes: their binaries may be named too."""
     versions = versions or Versions()
     if source not in SOURCES:
         raise ToolchainError(f"toolchain source must be one of {', '.join(SOURCES)}, got {source!r}")
     cache = cache or cache_root()
     names = list(dict.fromkeys(names))
-    unknown = [n for n in names if n not in COMPONENTS]
+    recipes = list(recipes)
+    known = registry(recipes)
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise ToolchainError(f"unknown toolchain component(s): {', '.join(unknown)}")
+        raise ToolchainError(
+            f"unknown toolchain component(s): {', '.join(unknown)} (known: {', '.join(sorted(known))}; "
+            "a framework's binaries need its recipe)"
+        )
 
-    resolved, missing = find_local(names, versions=versions, source=source, cache=cache)
+    resolved, missing = find_local(names, versions=versions, source=source, cache=cache, recipes=recipes)
 
     for comp in list(missing):
         if source not in ("auto", "download"):
@@ -519,9 +612,9 @@ def ensure(
     for comp in missing:
         groups.setdefault(comp.group, []).append(comp.name)
     for group, group_names in groups.items():
-        seconds = build(group, group_names, versions, cache, report)
+        seconds = build(group, group_names, versions, cache, report, known[group_names[0]].recipe)
         for name in group_names:
-            comp = COMPONENTS[name]
+            comp = known[name]
             path = cached_path(comp, versions, cache)
             resolved[name] = Resolved(name, comp.version(versions).lstrip("v"), str(path), "build", seconds)
 
@@ -529,7 +622,7 @@ def ensure(
 
 
 def find_local(
-    names: Iterable[str], *, versions: Versions, source: str, cache: Path
+    names: Iterable[str], *, versions: Versions, source: str, cache: Path, recipes: Iterable[Recipe] = ()
 ) -> tuple[dict[str, Resolved], list[Component]]:
     """What is already on this machine (cache, or PATH at the pinned version).
 
@@ -538,8 +631,11 @@ def find_local(
     """
     resolved: dict[str, Resolved] = {}
     missing: list[Component] = []
+    known = registry(recipes)
     for name in names:
-        comp = COMPONENTS[name]
+        if name not in known:
+            raise ToolchainError(f"unknown toolchain component {name} (a framework's binaries need its recipe)")
+        comp = known[name]
         want = comp.version(versions).lstrip("v")
         cached = cached_path(comp, versions, cache)
         if source != "path" and cached.is_file() and os.access(cached, os.X_OK):
@@ -602,27 +698,36 @@ def kwok_manifests(versions: Versions, cache: Path | None = None) -> Path:
     return dest
 
 
-def kubefed_crds(versions: Versions, cache: Path | None = None) -> Path:
-    """KubeFed's CRDs from its module (the chart's), cached beside its binaries."""
+def recipe_assets(recipe: Recipe, cache: Path | None = None) -> dict[str, str]:
+    """A recipe's files from its Go module (CRDs, charts), cached per version;
+    returns each one's path by its name."""
+    if not recipe.assets:
+        return {}
     cache = cache or cache_root()
-    dest = cache / "share" / "kubefed" / versions.kubefed / "crds.yaml"
-    if dest.is_file() and (dest.parent / "chart" / "Chart.yaml").is_file():
-        return dest
+    base = cache / "share" / recipe.name / recipe.version
+    paths = {name: base / name / Path(inside).name for name, inside in recipe.assets.items()}
+    if all(p.exists() for p in paths.values()):
+        return {name: str(p) for name, p in paths.items()}
     env = dict(os.environ, GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
-    with tempfile.TemporaryDirectory(prefix="fedbench-kubefed-") as tmp:
-        out = _run_go(["mod", "download", "-json", f"sigs.k8s.io/kubefed@{versions.kubefed}"], Path(tmp), env, "kubefed CRDs")
+    with tempfile.TemporaryDirectory(prefix=f"fedbench-{recipe.name}-") as tmp:
+        out = _run_go(["mod", "download", "-json", f"{recipe.module}@{recipe.version}"], Path(tmp), env, f"{recipe.name} files")
     import json
 
     module_dir = Path(json.loads(out)["Dir"])
-    source = module_dir / "charts/kubefed/charts/controllermanager/crds/crds.yaml"
-    if not source.is_file():
-        raise ToolchainError(f"kubefed {versions.kubefed}: no CRDs at {source}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    chart = dest.parent / "chart"
-    if not chart.is_dir():
-        shutil.copytree(module_dir / "charts/kubefed", chart)
-        for path in [chart, *chart.rglob("*")]:  # the module cache is read-only
+    for name, inside in recipe.assets.items():
+        source, target = module_dir / inside, paths[name]
+        if not source.exists():
+            raise ToolchainError(f"{recipe.name} {recipe.version}: asset {name}: no {inside} in {recipe.module}")
+        if target.exists():
+            continue
+        partial = target.with_name(target.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, partial)
+        else:
+            shutil.copyfile(source, partial)
+        for path in [partial, *partial.rglob("*")]:  # the module cache is read-only
             path.chmod(0o755 if path.is_dir() else 0o644)
-    _install(source, dest)
-    dest.chmod(0o644)
-    return dest
+        os.replace(partial, target)
+    return {name: str(p) for name, p in paths.items()}
