@@ -6,15 +6,23 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: http_burst
-short_description: Bursts of parallel HTTP requests in time slots (asyncio, aiohttp)
+short_description: Bursts of parallel HTTP requests in time slots, sent on schedule (asyncio)
 description:
   - At the start of each time slot, sends that slot's number of requests at
-    once to the targets (round robin), and records for every request its
-    monotonic start, latency, status, the cluster and instance that answered
-    and an error class (see RV(sample.totals.errors)); an unreachable target
-    is an error class (C(connect_error)), never a crash.
+    once to the targets (round robin), and records for every request when it
+    was due, when it was really sent (its lag), its latency from the real
+    send, status, the cluster and instance that answered and an error class
+    (see RV(totals)); an unreachable target is an error class
+    (C(connect_error)), never a crash; an answer later than O(timeout) is a
+    C(timeout).
+  - The client never measures itself silently - at most O(max_inflight)
+    requests are in flight (one more is C(client_overload), never sent); a
+    slot whose send lag p99 passes O(lag_limit), or with a request not sent,
+    is C(client_saturated); RV(client) says which slots were, and the
+    client's own CPU per request. A run with a saturated slot is kept as
+    C(degraded), never C(ok).
   - Summarizes each slot - requests, successes, latency p50, p90, p99, max,
-    and the share served by each cluster.
+    send lag, and the share served by each cluster.
   - Writes the result at once to O(results_dir) as
     C(samples/burst-<framework>-<profile>-r<repetition>.json) (atomically).
   - A run in which no request succeeded is kept with status C(failed), and the
@@ -42,7 +50,9 @@ options:
   spike: {type: int, default: 6, description: "Parallel requests per slot in the default profile's spike."}
   timeout: {type: float, default: 5.0, description: "Per-request timeout, seconds."}
   duration: {type: float, description: "Start no slot after this many seconds."}
-  connections: {type: int, default: 0, description: "Client connection limit (0 is none)."}
+  max_inflight: {type: int, default: 4096, description: "At most this many requests in flight; one more is recorded as client_overload and not sent."}
+  lag_limit: {type: float, default: 0.01, description: "A slot whose send lag p99 passes this many seconds is client_saturated."}
+  processes: {type: int, default: 1, description: "Client processes sharing each slot's requests on one clock (1 to 64)."}
   ca_file: {type: path, description: "CA for https targets."}
   cert_file: {type: path, description: "Client certificate for https targets."}
   key_file: {type: path, description: "Client key for https targets."}
@@ -75,20 +85,19 @@ totals:
   description: Requests, successes, served_by, errors by class, latency summary.
   returned: success
   type: dict
+client:
+  description: >-
+    What the client itself did and cost - processes, max and peak in flight, send lag, the slots where
+    it was saturated, a verdict, CPU seconds and CPU per request.
+  returned: success
+  type: dict
 path:
   description: The sample file written.
   returned: success
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    import aiohttp  # noqa: F401
-
-    HAS_AIOHTTP = True
-except ImportError:
-    HAS_AIOHTTP = False
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import burst
 from ansible_collections.fedbench.testbed.plugins.module_utils import results
@@ -102,7 +111,9 @@ ARGUMENT_SPEC = dict(
     spike=dict(type="int", default=6),
     timeout=dict(type="float", default=5.0),
     duration=dict(type="float"),
-    connections=dict(type="int", default=0),
+    max_inflight=dict(type="int", default=burst.MAX_INFLIGHT),
+    lag_limit=dict(type="float", default=burst.LAG_LIMIT),
+    processes=dict(type="int", default=1),
     ca_file=dict(type="path"),
     cert_file=dict(type="path"),
     key_file=dict(type="path", no_log=False),
@@ -119,18 +130,17 @@ ARGUMENT_SPEC = dict(
 
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    if not HAS_AIOHTTP:
-        module.fail_json(msg=missing_required_lib("aiohttp"))
     p = module.params
     try:
         requests = p["requests"] or burst.default_schedule(spike=p["spike"])
-        schedule = burst.Schedule(p["slot_seconds"], tuple(requests), p["timeout"], p["duration"])
+        schedule = burst.Schedule(p["slot_seconds"], tuple(requests), p["timeout"], p["duration"],
+                                  p["max_inflight"], p["lag_limit"], p["processes"])
         if module.check_mode:
             burst.check_targets(p["targets"], p["allowed_hosts"])
             module.exit_json(changed=False, slots=[], totals={})
         started = clock.wall_now()
         out = burst.run(p["targets"], schedule, ca_file=p["ca_file"], cert_file=p["cert_file"], key_file=p["key_file"],
-                        verify=p["verify"], connections=p["connections"], allowed=p["allowed_hosts"])
+                        verify=p["verify"], allowed=p["allowed_hosts"])
     except burst.BurstError as exc:
         module.fail_json(msg=str(exc))
     served = out["totals"]["served_by"]
@@ -141,12 +151,15 @@ def main() -> None:
     if totals["requests"] and not totals["successes"]:
         status = "failed"
         error = f"none of {totals['requests']} requests succeeded (errors: {totals.get('errors')}); targets {', '.join(p['targets'])}"
+    elif out["client"]["saturated"]:
+        status, error = "degraded", out["client"]["verdict"]
     envelope = results.envelope(
         run_id=p["run_id"], experiment="burst", framework=p["framework"], testbed=p["testbed"] or [{"name": local or "unknown"}],
         point=p["profile"],
         parameters={
             "profile": p["profile"], "targets": p["targets"], "slot_seconds": schedule.slot_seconds,
             "requests": list(schedule.requests), "timeout": schedule.timeout, "local_cluster": local,
+            "max_inflight": schedule.max_inflight, "lag_limit": schedule.lag_limit, "processes": schedule.processes,
         },
         sample={"repetition": p["repetition"], "status": status, "error": error, "started_at": started, **out},
     )
@@ -154,9 +167,11 @@ def main() -> None:
         path = results.keep_sample(p["results_dir"], envelope)
     except results.ResultsError as exc:
         module.fail_json(msg=f"HTTP burst {status} but not kept: {exc}", totals=out["totals"])
-    if status != "ok":
-        module.fail_json(msg=f"HTTP burst failed: {error}", slots=out["slots"], totals=out["totals"], path=str(path))
-    module.exit_json(changed=True, slots=out["slots"], totals=out["totals"], path=str(path))
+    if status == "failed":
+        module.fail_json(msg=f"HTTP burst failed: {error}", slots=out["slots"], totals=out["totals"], client=out["client"], path=str(path))
+    if status == "degraded":
+        module.warn(f"HTTP burst kept as degraded: {error}")
+    module.exit_json(changed=True, status=status, slots=out["slots"], totals=out["totals"], client=out["client"], path=str(path))
 
 
 if __name__ == "__main__":

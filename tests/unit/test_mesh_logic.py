@@ -20,6 +20,9 @@ def test_default_schedule_is_the_study_profile():
         ({"slot_seconds": 1, "requests": ()}, "the schedule has no slots"),
         ({"slot_seconds": 1, "requests": (1, -2)}, "requests per slot must be whole numbers >= 0, got -2"),
         ({"slot_seconds": 1, "requests": (1,), "timeout": 0}, "timeout must be positive"),
+        ({"slot_seconds": 1, "requests": (1,), "max_inflight": 0}, "max_inflight must be a whole number >= 1, got 0"),
+        ({"slot_seconds": 1, "requests": (1,), "lag_limit": 0}, "lag_limit must be positive"),
+        ({"slot_seconds": 1, "requests": (1,), "processes": 0}, "processes must be a whole number from 1 to 64, got 0"),
     ],
 )
 def test_bad_schedules_are_named(kwargs, message):
@@ -61,7 +64,56 @@ def test_slot_summary_counts_shares_and_errors():
     assert slots[0]["served_by"] == {"a": 1, "b": 1} and slots[0]["share"] == {"a": 0.5, "b": 0.5}
     assert slots[0]["errors"] == {"connect_error": 1}
     assert slots[0]["latency"]["max"] == 0.03
-    assert slots[2] == {"slot": 2, "start": 2.0, "requests": 0, "successes": 0, "latency": slots[2]["latency"], "served_by": {}, "share": {}, "errors": {}}
+    assert slots[2] == {"slot": 2, "start": 2.0, "requests": 0, "successes": 0, "latency": slots[2]["latency"], "lag": slots[2]["lag"],
+                        "client_saturated": False, "served_by": {}, "share": {}, "errors": {}}
+
+
+def _sent(slot, lag, error="ok"):
+    due = slot * 1.0
+    return burst.Request(slot, "t", due + lag, 0.01 if error == "ok" else None, 200, "a", "a-0", error, scheduled=due, lag=lag)
+
+
+def test_a_slot_is_client_saturated_by_its_send_lag_or_a_request_not_sent():
+    reqs = [_sent(0, 0.001) for _ in range(50)]  # on time
+    reqs += [_sent(1, 0.001) for _ in range(50)] + [_sent(1, 0.030)]  # one late request in 51: p99 passes 10 ms
+    reqs += [_sent(2, 0.001), burst.Request(2, "t", 2.0, None, None, None, None, "client_overload", scheduled=2.0)]
+    reqs += [_sent(3, 0.001)]
+    slots = burst.summarize_slots(reqs, 4, 1.0, lag_limit=0.010)
+    assert [s["client_saturated"] for s in slots] == [False, True, True, False]
+    assert slots[1]["lag"]["max"] == 0.03 and slots[1]["lag"]["count"] == 51
+    assert slots[2]["errors"] == {"client_overload": 1} and slots[2]["lag"]["count"] == 1
+    verdict = burst.client_verdict(slots, 0.010)
+    assert verdict.startswith("the client could not keep its schedule in slot(s) 1-2: send lag p99 up to ")
+    assert "1 request(s) not sent (client_overload)" in verdict and "measure the client, not the data plane" in verdict
+    assert burst.client_verdict(slots[:1], 0.010) is None
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}extra", (200, b"{}", 40, True)),
+        (b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 19\r\n\r\nno healthy upstream",
+         (503, b"no healthy upstream", -1, False)),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{\"\r\n3\r\na\"}\r\n0\r\n\r\n", (200, b'{"a"}', -1, True)),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", (204, b"", -1, True)),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n{}", None),  # not whole yet
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n", None),
+        (b"HTTP/1.1 200 OK\r\nContent-", None),
+    ],
+)
+def test_http_answers_are_parsed_whole_or_not_at_all(data, expected):
+    if expected and expected[2] == -1:  # the whole buffer is the answer
+        expected = (expected[0], expected[1], len(data), expected[3])
+    assert burst.parse_response(data) == expected
+
+
+def test_a_close_delimited_answer_ends_at_eof_and_garbage_is_refused():
+    assert burst.parse_response(b"HTTP/1.0 200 OK\r\n\r\nbody", eof=False) is None
+    assert burst.parse_response(b"HTTP/1.0 200 OK\r\n\r\nbody", eof=True) == (200, b"body", 23, False)
+    with pytest.raises(burst.HttpError, match="closed before a whole answer"):
+        burst.parse_response(b"HTTP/1.1 200", eof=True)
+    with pytest.raises(burst.HttpError, match="not an HTTP/1.x status line"):
+        burst.parse_response(b"SSH-2.0-OpenSSH\r\n\r\n")
 
 
 def _spec(**over):

@@ -40,15 +40,45 @@ def markdown(points: list[Point]) -> list[str]:
             "",
             *([f"**{point['samples'][0]['status'].upper()}**: {point['samples'][0].get('error')}", ""]
               if point["samples"][0].get("status") != "ok" else []),
-            "| slot | requests | ok | served by | latency p50 / p99 / max (s) | errors |",
-            "| ---: | ---: | ---: | --- | --- | --- |",
+            *client_lines(point),
+            "",
+            "| slot | requests | ok | served by | latency p50 / p99 / max (s) | send lag p99 (ms) | errors |",
+            "| ---: | ---: | ---: | --- | --- | ---: | --- |",
         ]
         for slot in point["samples"][0].get("slots", []):
             lat = slot["latency"]
             served = ", ".join(f"{c} {n}" for c, n in sorted(slot["served_by"].items())) or "–"
             errors = ", ".join(f"{c} {n}" for c, n in sorted(slot["errors"].items())) or "–"
             latency = f"{lat['p50']:.3f} / {lat['p99']:.3f} / {lat['max']:.3f}" if lat.get("count") else "–"
-            lines.append(f"| {slot['slot']} | {slot['requests']} | {slot['successes']} | {served} | {latency} | {errors} |")
+            lag = slot.get("lag") or {}
+            lag_text = f"{lag['p99'] * 1000:.2f}" if lag.get("count") else "–"
+            if slot.get("client_saturated"):
+                lag_text += " **client saturated**"
+            lines.append(f"| {slot['slot']} | {slot['requests']} | {slot['successes']} | {served} | {latency} | {lag_text} | {errors} |")
+    return lines
+
+
+def client_lines(point: Point) -> list[str]:
+    """Per repetition: did the client keep its schedule, and what did it cost."""
+    params = point["parameters"]
+    slot_seconds = params.get("slot_seconds") or 1
+    peak = max(params.get("requests") or [0]) / slot_seconds
+    lines = []
+    for sample in point["samples"]:
+        client = sample.get("client")
+        rep = f"repetition {sample.get('repetition', 1)}"
+        if not client:
+            lines.append(f"- Client, {rep}: not recorded (a sample from before the client measured itself).")
+            continue
+        lag = client.get("lag") or {}
+        cost = (f"{client['cpu_ms_per_request']:.3f} ms of client CPU per request, " if client.get("cpu_ms_per_request") is not None else "")
+        cost += f"peak {client.get('peak_inflight', 0)} in flight of {client.get('max_inflight')}, {client.get('processes', 1)} process(es)"
+        if client.get("saturated"):
+            lines.append(f"- Client, {rep}: **SATURATED**: {client.get('verdict')} ({cost}).")
+        else:
+            lag_text = (f"send lag p50 / p99 {lag['p50'] * 1000:.2f} / {lag['p99'] * 1000:.2f} ms" if lag.get("count") else "nothing sent")
+            lines.append(f"- Client, {rep}: on schedule in every slot ({lag_text}, limit {client.get('lag_limit', 0) * 1000:.0f} ms; "
+                         f"peak offered {peak:g} requests/s; {cost}).")
     return lines
 
 
