@@ -73,6 +73,7 @@ molecule: toolchain
 benchmarks: toolchain
 	$(VENV)/bin/python benchmarks/testbed_startup
 	$(VENV)/bin/python benchmarks/lifecycle_overhead
+	$(VENV)/bin/python benchmarks/observer_effect
 	$(VENV)/bin/python benchmarks/burst_client
 	$(VENV)/bin/python benchmarks/churn_capacity
 	$(VENV)/bin/python benchmarks/hollow_scale
