@@ -50,7 +50,7 @@ class Testbeds:
 
     @staticmethod
     def specs(*nodes: int, roles: tuple[str, ...] = ()) -> list[dict]:
-        ports = embedded.allocate_ports(len(nodes))
+        ports = embedded.free_ports(len(nodes))
         return [
             {"name": f"c{i}", "role": (roles[i] if i < len(roles) else ("host" if i == 0 else "member")), "nodes": n, "apiserver_port": ports[i]}
             for i, n in enumerate(nodes)

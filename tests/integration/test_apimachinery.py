@@ -230,7 +230,7 @@ def test_turbokube_a_local_kwok_presents_hollow_nodes_to_an_existing_cluster(tes
         "experiment_apimachinery_churn": [],
         "experiment_apimachinery_hollow_nodes": 6,
         "experiment_apimachinery_density": [{"nodes": 6, "pods_per_node": 2, "rate": 20}],
-        "hollow_nodes_kwok_port": embedded.allocate_ports(1)[0],
+        "hollow_nodes_kwok_port": embedded.free_ports(1)[0],
     })
     proc = playbooks.run("playbooks/toolchain.yml", "playbooks/provision.yml", "playbooks/experiments.yml", "playbooks/report.yml")
     assert proc.returncode == 0, proc.stdout[-6000:]

@@ -21,7 +21,7 @@ SCHEMA = ROOT / "docs" / "results.schema.json"
 
 
 def _inventory(playbooks, extra: dict | None = None):
-    ports = embedded.allocate_ports(5)
+    ports = embedded.free_ports(5)
     playbooks.inventory_with({
         "fedbench_testbed": "embedded",
         "fedbench_clusters": [

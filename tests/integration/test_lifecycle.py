@@ -147,7 +147,7 @@ def test_bad_parameters_are_named(cluster, tmp_path, over, message):
 
 
 def test_apiserver_killed_midway_fails_clearly_and_keeps_finished_samples(playbooks):
-    ports = embedded.allocate_ports(1)
+    ports = embedded.free_ports(1)
     playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_frameworks": ["native"], "fedbench_dataplanes": [],
                               "fedbench_clusters": [{"name": "victim", "role": "host", "nodes": 2, "apiserver_port": ports[0]}]})
     results_dir = playbooks.root / "results" / "killrun"

@@ -21,20 +21,21 @@ from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import em
 ROLES = ("host", "member")
 
 
-def _free_block(width: int = 13) -> int:
-    """A base port whose next ``width`` ports are all free on 127.0.0.1."""
+def _free_block(width: int = 13, avoid=()) -> int:
+    """A base port whose next ``width`` ports are all free on 127.0.0.1 (in the band of
+    services: clusters created afterwards take their components' ports from another)."""
     for _ in range(200):
         base = random.randrange(20000, 30000, 20)
-        if not any(process.port_in_use(base + k) for k in range(width)):
+        if not any(process.port_in_use(base + k) or base + k in avoid for k in range(width)):
             return base
     raise AssertionError("no free block of ports")
 
 
 @pytest.fixture
 def mesh(playbooks):
-    ports = embedded.allocate_ports(2)
-    base = _free_block()
-    echo_port = _free_block(1)
+    ports = embedded.free_ports(2)
+    base = _free_block(avoid=ports)
+    echo_port = _free_block(1, avoid=[*ports, *range(base, base + 13)])
     playbooks.inventory_with({
         "fedbench_testbed": "embedded",
         "fedbench_frameworks": [],
@@ -73,7 +74,7 @@ def test_low_load_local_spike_overflows_to_the_peer_and_teardown_is_clean(mesh):
 
 
 def test_an_unreachable_target_is_an_error_class_not_a_crash():
-    port = embedded.allocate_ports(1)[0]
+    port = embedded.free_ports(1)[0]
     out = burst.run([f"http://127.0.0.1:{port}/"], burst.Schedule(0.1, (2, 1), timeout=2))
     assert out["totals"]["requests"] == 3 and out["totals"]["successes"] == 0
     assert out["totals"]["errors"] == {"connect_error": 3}
@@ -200,7 +201,7 @@ def test_the_burst_module_refuses_a_target_before_sending_anything(tmp_path, tar
 
 
 def test_a_burst_where_every_request_failed_is_a_failure_and_is_kept_as_one(tmp_path):
-    port = embedded.allocate_ports(1)[0]
+    port = embedded.free_ports(1)[0]
     proc = _burst_module({"targets": [f"http://127.0.0.1:{port}/"], "requests": [2, 1], "slot_seconds": 0.1, "timeout": 2,
                           "run_id": "allfail", "results_dir": str(tmp_path)})
     assert proc.returncode != 0 and "none of 3 requests succeeded" in proc.stdout, proc.stdout[-2000:]

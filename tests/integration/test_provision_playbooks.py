@@ -17,7 +17,7 @@ from .conftest import ROOT
 
 
 def _clusters(n: int, nodes: int = 1) -> list[dict]:
-    ports = embedded.allocate_ports(n)
+    ports = embedded.free_ports(n)
     return [
         {"name": f"t{i}", "role": "host" if i == 0 else "member", "nodes": nodes, "apiserver_port": ports[i]}
         for i in range(n)

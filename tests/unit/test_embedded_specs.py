@@ -95,11 +95,18 @@ def test_kwokctl_config_binds_loopback_and_pins_every_port(tmp_path):
 
 
 def test_allocated_ports_are_distinct_free_and_avoid_the_given_ones():
-    ports = embedded.allocate_ports(30, avoid=[32443])
+    ports = embedded.free_ports(30, avoid=[32443])
     assert len(set(ports)) == 30
     assert 32443 not in ports
     for port in ports:
         assert not process.port_in_use(port)
+
+
+def test_components_and_services_take_ports_from_separate_bands():
+    # A cluster created after a service was given its port can never take that port.
+    low, high = embedded.COMPONENT_BAND
+    assert all(low <= p < high for p in embedded.allocate_ports(50))
+    assert all(p >= high for p in embedded.free_ports(50))
 
 
 def test_port_in_use_sees_a_listener():

@@ -181,8 +181,13 @@ class Managed:
         """Start unless already running and healthy. Returns True if started."""
         if self.pid() is not None and self.healthy():
             return False
-        self.stop()
+        stopped = self.stop()
         for port in self.ports:
+            # A process just stopped can hold its ports a moment longer: its main
+            # thread is reaped before the others have closed the sockets they share.
+            deadline = time.monotonic() + (10 if stopped else 0)
+            while port_in_use(port) and time.monotonic() < deadline:
+                time.sleep(0.1)
             if port_in_use(port):
                 raise ProcessError(f"{self.name}: port {port} is already in use on 127.0.0.1")
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)

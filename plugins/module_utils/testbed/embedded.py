@@ -198,8 +198,17 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
-def allocate_ports(count: int, avoid: Iterable[int] = ()) -> list[int]:
-    """``count`` distinct free ports on 127.0.0.1, outside the ephemeral range.
+# The testbed's own components (etcd, controllers, KWOK, every port kwokctl
+# needs besides the API server's) take their ports from this band; everything
+# an inventory names (API servers, gateways, echo servers, framework
+# controllers) should sit outside it, so that a cluster created later can
+# never take a port a service was given (free_ports picks from the rest).
+COMPONENT_BAND = (10000, 16000)
+
+
+def allocate_ports(count: int, avoid: Iterable[int] = (), band: tuple[int, int] | None = None) -> list[int]:
+    """``count`` distinct free ports on 127.0.0.1, from ``band`` (the component band by
+    default), always below the ephemeral range.
 
     kwokctl picks its own "unused" ports when none are given, but two kwokctl
     processes started at once pick the same ones: every API server then talks
@@ -211,8 +220,9 @@ def allocate_ports(count: int, avoid: Iterable[int] = ()) -> list[int]:
     import random
 
     low, _ = _ephemeral_range()
-    top = low if low > 12000 else 60999
-    candidates = list(range(10000, top))
+    bottom, top = band or COMPONENT_BAND
+    top = min(top, low) if low > bottom + count else top
+    candidates = list(range(bottom, top))
     random.shuffle(candidates)
     held: list[socket.socket] = []
     ports: list[int] = []
@@ -237,6 +247,13 @@ def allocate_ports(count: int, avoid: Iterable[int] = ()) -> list[int]:
     if len(ports) < count:
         raise TestbedError(f"found only {len(ports)} free ports on {LOOPBACK}, needed {count}")
     return ports
+
+
+def free_ports(count: int, avoid: Iterable[int] = ()) -> list[int]:
+    """Free ports for what is not a cluster component (an API server, a service, a test's
+    server): above the component band, below the ephemeral range."""
+    low, _ = _ephemeral_range()
+    return allocate_ports(count, avoid, band=(COMPONENT_BAND[1], low if low > COMPONENT_BAND[1] + 1000 else 32768))
 
 
 def kwokctl_config(spec: ClusterSpec, binaries: Binaries, kube_version: str, ports: Mapping[str, int], disable_qps_limits: bool = False) -> str:
