@@ -20,11 +20,17 @@ description:
     naming O(work_dir) (what an interrupted run leaves behind).
   - With O(state=leftovers), changes nothing and reports the clusters,
     processes and listening ports of the testbed that are still there.
+  - With O(state=healthy), changes nothing and fails unless every component
+    of every cluster under O(work_dir) runs and each API server answers
+    C(/readyz), naming the cluster, the component and its log (what the
+    experiments check before they start). Provisioning (O(state=present))
+    checks the same, starts what is missing, and runs the supervisor that
+    restarts a component that exits (see docs/testbed.md).
 options:
   state:
-    description: "C(present) creates or confirms the clusters; C(absent) deletes them and whatever of the testbed is left; C(leftovers) only reports the processes and ports left."
+    description: "C(present) creates or confirms the clusters; C(absent) deletes them and whatever of the testbed is left; C(leftovers) only reports the processes and ports left; C(healthy) only checks every component."
     type: str
-    choices: [present, absent, leftovers]
+    choices: [present, absent, leftovers, healthy]
     default: present
   clusters:
     description:
@@ -109,7 +115,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 
 ARGUMENT_SPEC = dict(
-    state=dict(type="str", choices=["present", "absent", "leftovers"], default="present"),
+    state=dict(type="str", choices=["present", "absent", "leftovers", "healthy"], default="present"),
     clusters=dict(type="list", elements="dict", default=[]),
     work_dir=dict(type="path", required=True),
     binaries=dict(type="dict", default={}),
@@ -137,6 +143,12 @@ def main() -> None:
             nodes_timeout=p["nodes_timeout"],
             disable_qps_limits=p["disable_qps_limits"],
         )
+        if p["state"] == "healthy":
+            problems = bed.unhealthy()
+            if problems:
+                module.fail_json(msg="the testbed is not healthy: " + "; ".join(problems), problems=problems,
+                                 restarts=bed.restarts())
+            module.exit_json(changed=False, clusters=[], restarts=bed.restarts())
         if p["state"] == "leftovers" or module.check_mode:
             if p["state"] == "present":
                 bed.check_ports(specs)

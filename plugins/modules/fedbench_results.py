@@ -27,6 +27,13 @@ options:
     description: The JSON Schema (docs/results.schema.json).
     type: path
     required: true
+  restarts_file:
+    description:
+      - The embedded testbed supervisor's record of restarted components
+        (C(<work dir>/supervisor/restarts.jsonl)); those from the run's first
+        sample on go into results.json (C(restarts)), the summary and the
+        report. Missing or empty - none.
+    type: path
 author: fedbench contributors
 """
 
@@ -74,13 +81,17 @@ try:
 except ImportError:
     HAS_JSONSCHEMA = False
 
+from pathlib import Path
+
 from ansible_collections.fedbench.testbed.plugins.module_utils import results
 from ansible_collections.fedbench.testbed.plugins.module_utils.report import merge
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import supervise
 
 ARGUMENT_SPEC = dict(
     results_dir=dict(type="path", required=True),
     run_id=dict(type="str", required=True),
     schema=dict(type="path", required=True),
+    restarts_file=dict(type="path"),
 )
 
 
@@ -90,7 +101,8 @@ def main() -> None:
         module.fail_json(msg=missing_required_lib("jsonschema"))
     p = module.params
     try:
-        out = merge.aggregate(p["results_dir"], p["schema"], p["run_id"])
+        restarts = supervise.read_restarts(Path(p["restarts_file"])) if p["restarts_file"] else []
+        out = merge.aggregate(p["results_dir"], p["schema"], p["run_id"], restarts)
     except (results.ResultsError, OSError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=True, **out)

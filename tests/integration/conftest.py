@@ -148,3 +148,9 @@ def playbooks(tmp_path, binaries):
         left = process.processes_under(pb.work_dir)
         process.kill_all(left)
     assert not left, f"playbook run left processes: {left}"
+
+
+def stop_supervisor(work_dir: Path) -> None:
+    """Stop the embedded testbed's supervisor, for a test of what a component's
+    death does when nothing restarts it."""
+    embedded.EmbeddedTestbed(work_dir=work_dir, binaries=None).stop_supervisor()

@@ -109,3 +109,37 @@ def test_a_port_already_taken_is_named(testbeds):
         with pytest.raises(embedded.TestbedError, match=f"cluster 'c0': apiserver_port {port} is already in use on 127.0.0.1"):
             bed.up(embedded.parse_specs([{"name": "c0", "apiserver_port": port}]))
     assert not bed.leftovers()["processes"]
+
+
+def test_a_component_that_exits_is_restarted_recorded_and_teardown_stops_the_supervisor(testbeds):
+    import signal
+
+    from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import supervise
+
+    bed, (facts,) = testbeds.up(1)
+    cdir = bed.kwokctl.cluster_dir(facts.name)
+    assert bed.supervisor_pid() is not None and bed.unhealthy() == []
+    before = supervise.component_states(cdir)
+    victim = before["kube-controller-manager"]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    # The supervisor sees it gone and starts it again with kwokctl's own command line.
+    restarted = _wait(lambda: [r for r in bed.restarts() if r["component"] == "kube-controller-manager" and r["running"]], 60,
+                      "the supervisor to restart kube-controller-manager")
+    assert restarted[0]["cluster"] == facts.name and restarted[0]["old_pid"] == victim and restarted[0]["new_pid"] != victim
+    assert restarted[0]["log"].endswith("logs/kube-controller-manager.log")
+    after = supervise.component_states(cdir)
+    assert all(s["running"] for s in after.values()) and after["etcd"]["pid"] == before["etcd"]["pid"]
+    _wait(lambda: bed.unhealthy() == [], 60, "the cluster healthy again")
+
+    # Without the supervisor, a provision repairs what is gone instead of calling it healthy.
+    bed.stop_supervisor()
+    os.kill(after["kube-scheduler"]["pid"], signal.SIGKILL)
+    _wait(lambda: not supervise.component_states(cdir)["kube-scheduler"]["running"], 10, "kube-scheduler gone")
+    assert any("kube-scheduler is not running" in p and "kube-scheduler.log" in p for p in bed.unhealthy())
+    _, changed = bed.up(embedded.parse_specs([{"name": facts.name, "role": "host", "nodes": 1, "apiserver_port": int(facts.server.rsplit(":", 1)[1])}]))
+    assert changed and bed.unhealthy() == [] and bed.supervisor_pid() is not None
+
+    supervisor = bed.supervisor_pid()
+    bed.down()
+    assert not supervise.alive(supervisor)
+    assert not bed.leftovers()["processes"]

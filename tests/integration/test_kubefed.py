@@ -14,7 +14,7 @@ from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import em
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import lifecycle_params as experiment
 from ansible_collections.fedbench.testbed.plugins.module_utils import kube, results
 
-from .conftest import ROOT
+from .conftest import ROOT, stop_supervisor
 from tests.conftest import pinned
 
 SCHEMA = ROOT / "docs" / "results.schema.json"
@@ -112,6 +112,7 @@ def test_a_member_whose_api_server_is_down_fails_the_join_with_its_name(playbook
     victim = [pid for pid, cmd in process.processes_under(playbooks.work_dir).items()
               if "/clusters/fm2/" in cmd and "/kube-apiserver " in cmd]
     assert len(victim) == 1
+    stop_supervisor(playbooks.work_dir)  # or it would start the API server again at once
     os.kill(victim[0], signal.SIGKILL)
     time.sleep(0.5)
     proc = playbooks.run("playbooks/frameworks.yml", extra=("-e", json.dumps({"testbed_clusters": [

@@ -17,7 +17,7 @@ from ansible_collections.fedbench.testbed.plugins.module_utils import frameworks
 from ansible_collections.fedbench.testbed.plugins.module_utils.report import merge
 from ansible_collections.fedbench.testbed.plugins.module_utils.measure import phases
 
-from .conftest import ROOT, VENV_BIN, Testbeds
+from .conftest import ROOT, VENV_BIN, Testbeds, stop_supervisor
 
 SCHEMA = ROOT / "docs" / "results.schema.json"
 
@@ -164,6 +164,7 @@ def test_apiserver_killed_midway_fails_clearly_and_keeps_finished_samples(playbo
             time.sleep(0.05)
         apiservers = [pid for pid, cmd in process.processes_under(playbooks.work_dir).items() if "/kube-apiserver " in cmd]
         assert len(apiservers) == 1
+        stop_supervisor(playbooks.work_dir)  # the API server stays dead: what a user sees then
         os.kill(apiservers[0], signal.SIGKILL)
         out, _ = proc.communicate(timeout=300)
     finally:

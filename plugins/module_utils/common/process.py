@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from ansible_collections.fedbench.testbed.plugins.module_utils.common import procfs
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -96,18 +98,7 @@ def processes_under(workdir: Path) -> dict[int, str]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
+_alive = procfs.alive
 
 
 def kill_all(pids: Iterable[int], grace: float = 5.0) -> list[int]:

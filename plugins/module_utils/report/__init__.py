@@ -75,6 +75,13 @@ figure { display: inline-block; margin: 0.5em; } figcaption { font-size: 0.85em;
 <tr><th>generated</th><td>{{ generated }}</td></tr>
 </table>
 
+{% if restarts %}
+<h2>The testbed restarted components during this run</h2>
+<p class="note">A figure measured across a restart measured a repaired cluster; the times say which samples overlap.</p>
+<table id="restarts"><tr><th>time</th><th>cluster</th><th>component</th><th>running again</th><th>log</th></tr>
+{% for r in restarts %}<tr><td>{{ r.time }}</td><td>{{ r.cluster }}</td><td>{{ r.component }}</td><td>{{ 'yes' if r.running else 'NO' }}</td><td>{{ r.log }}</td></tr>
+{% endfor %}</table>
+{% endif %}
 {% for s in sections %}
 <h2>{{ s.title }}</h2>
 {% if s.empty %}<p>No {{ s.title }} results in this run.</p>{% else %}
@@ -146,6 +153,7 @@ def render(results_dir: str | Path, schema: str | Path) -> dict[str, Any]:
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         sections=sections,
         rows=rows,
+        restarts=document.get("restarts") or [],
     )
     report = results_dir / "report.html"
     results.write_text_atomic(report, page)

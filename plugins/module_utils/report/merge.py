@@ -79,21 +79,47 @@ def to_csv(rows: list[Mapping[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def restart_lines(restarts: list[Mapping[str, Any]]) -> list[str]:
+    """What the supervisor had to restart while the run went on (nothing: no section)."""
+    if not restarts:
+        return []
+    lines = ["", "## The testbed restarted components during this run", "",
+             "A figure measured across a restart measured a repaired cluster; the times say which samples overlap.", "",
+             "| time | cluster | component | running again | log |", "| --- | --- | --- | --- | --- |"]
+    for r in restarts:
+        lines.append(f"| {r['time']} | {r['cluster']} | {r['component']} | {'yes' if r.get('running') else '**no**'} | {r.get('log', '')} |")
+    return lines
+
+
+def run_restarts(restarts: list[Mapping[str, Any]], envelopes: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The restarts from the run's first sample on (the supervisor's record spans every run of the work dir)."""
+    starts = [e["sample"].get("started_at") for e in envelopes if isinstance(e.get("sample"), Mapping) and e["sample"].get("started_at")]
+    if not starts:
+        return [dict(r) for r in restarts]
+    first = min(starts)  # ISO 8601 UTC strings order as times
+    return [dict(r) for r in restarts if str(r.get("time", "")) >= first]
+
+
 def to_markdown(document: Mapping[str, Any]) -> str:
     """Each experiment's own section, in the registry's order."""
     lines = [f"# fedbench run {document['run_id']}"]
+    lines += restart_lines(document.get("restarts") or [])
     for name, spec in registry.EXPERIMENTS.items():
         lines += spec.markdown([p for p in document["results"] if p["experiment"] == name])
     return "\n".join(lines) + "\n"
 
 
-def aggregate(results_dir: str | Path, schema_path: str | Path, run_id: str) -> dict[str, Any]:
-    """Sample files → results.json, summary.csv, summary.md. Returns the paths and counts."""
+def aggregate(results_dir: str | Path, schema_path: str | Path, run_id: str, restarts: list[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """Sample files → results.json, summary.csv, summary.md. Returns the paths and counts.
+
+    ``restarts``: what the testbed's supervisor recorded; those from the run's first
+    sample on go into results.json and the summary."""
     results_dir = Path(results_dir)
     envelopes = results.load_samples(results_dir)
     for env in envelopes:
         results.validate(env, schema_path, "envelope")
-    document = {"schema": results.SCHEMA, "run_id": run_id, "results": merge(envelopes)}
+    document = {"schema": results.SCHEMA, "run_id": run_id, "results": merge(envelopes),
+                "restarts": run_restarts(list(restarts), envelopes)}
     results.validate(document, schema_path)
     results.write_atomic(results_dir / "results.json", document)
     rows = csv_rows(document["results"])
@@ -106,5 +132,6 @@ def aggregate(results_dir: str | Path, schema_path: str | Path, run_id: str) -> 
         "summary_md": str(results_dir / "summary.md"),
         "points": len(document["results"]),
         "samples": sum(len(p["samples"]) for p in document["results"]),
+        "restarts": document["restarts"],
         "markdown": markdown,
     }

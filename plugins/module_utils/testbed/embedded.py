@@ -24,6 +24,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import supervise
 from ansible_collections.fedbench.testbed.plugins.module_utils.common.process import (
     LOOPBACK,
     kill_all,
@@ -454,6 +456,83 @@ class EmbeddedTestbed:
     def config_path(self, name: str) -> Path:
         return self.work_dir / "configs" / f"{name}.yaml"
 
+    @property
+    def supervisor_dir(self) -> Path:
+        return self.work_dir / "supervisor"
+
+    # -- supervision ------------------------------------------------------
+    def supervisor_pid(self) -> int | None:
+        try:
+            pid = int((self.supervisor_dir / "supervisor.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+        script = str(self.supervisor_dir / "supervise.py")
+        return pid if supervise.alive(pid) and script in supervise.cmdline(pid) else None
+
+    def start_supervisor(self) -> bool:
+        """Run the supervisor (detached, from a copy in the work dir) unless it runs."""
+        if self.supervisor_pid() is not None:
+            return False
+        if self.binaries is None:
+            raise TestbedError("supervising clusters needs the toolchain's kwokctl")
+        self.supervisor_dir.mkdir(parents=True, exist_ok=True)
+        import pkgutil
+
+        import inspect
+
+        from ansible_collections.fedbench.testbed.plugins.module_utils.common import procfs
+
+        for module in (supervise, procfs):  # the script and the one file it imports
+            package, name = module.__name__.rsplit(".", 1)
+            try:
+                source = pkgutil.get_data(package, f"{name}.py")
+            except OSError:
+                source = None
+            (self.supervisor_dir / f"{name}.py").write_bytes(source or inspect.getsource(module).encode())
+        script = self.supervisor_dir / "supervise.py"
+        with open(self.supervisor_dir / "supervisor.log", "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, str(script), "--work-dir", str(self.work_dir), "--kwokctl", self.binaries.kwokctl],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+            )
+        (self.supervisor_dir / "supervisor.pid").write_text(f"{proc.pid}\n")
+        return True
+
+    def stop_supervisor(self) -> bool:
+        pid = self.supervisor_pid()
+        (self.supervisor_dir / "supervisor.pid").unlink(missing_ok=True)
+        if pid is None:
+            return False
+        kill_all([pid])
+        return True
+
+    def restarts(self) -> list[dict[str, Any]]:
+        """Every restart the supervisor recorded in this work dir."""
+        return supervise.read_restarts(self.supervisor_dir / "restarts.jsonl")
+
+    def unhealthy(self, names: Iterable[str] | None = None) -> list[str]:
+        """Why a cluster is not healthy: every component must run (and its API server
+        answer /readyz). One line per problem, naming cluster, component and log."""
+        problems = []
+        for name in (names if names is not None else self.kwokctl.clusters()):
+            cdir = self.kwokctl.cluster_dir(name)
+            states = supervise.component_states(cdir)
+            if not states:
+                problems.append(f"cluster {name!r}: no components recorded under {cdir / 'pids'}")
+            restarts = [r for r in self.restarts() if r.get("cluster") == name]
+            for component, state in sorted(states.items()):
+                if not state["running"]:
+                    tried = [r for r in restarts if r.get("component") == component]
+                    problems.append(
+                        f"cluster {name!r}: {component} is not running"
+                        + (f" (the supervisor restarted it {len(tried)} time(s), last at {tried[-1]['time']})" if tried else "")
+                        + f"; log: {state['log']}"
+                    )
+            port = self.recorded_port(name)
+            if states and all(s["running"] for s in states.values()) and (port is None or not healthy(cdir, port)):
+                problems.append(f"cluster {name!r}: its API server does not answer /readyz on {LOOPBACK}:{port}; log: {cdir / 'logs' / 'kube-apiserver.log'}")
+        return problems
+
     # -- state ----------------------------------------------------------
     def exists(self, name: str) -> bool:
         return (self.kwokctl.cluster_dir(name) / "kwok.yaml").exists()
@@ -496,8 +575,14 @@ class EmbeddedTestbed:
             spec.name: dict(zip(COMPONENT_PORTS, pool_ports[i * len(COMPONENT_PORTS):(i + 1) * len(COMPONENT_PORTS)]))
             for i, spec in enumerate(new)
         }
+        # kwokctl starts components here; the supervisor must not start them too.
+        self.stop_supervisor()
         with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
             results = list(pool.map(lambda s: self._up_one(s, ports.get(s.name)), specs))
+        problems = self._repair([s.name for s in specs])
+        if problems:
+            raise TestbedError("; ".join(problems))
+        self.start_supervisor()
         return [facts for facts, _ in results], any(changed for _, changed in results)
 
     def _up_one(self, spec: ClusterSpec, ports: Mapping[str, int] | None) -> tuple[ClusterFacts, bool]:
@@ -508,8 +593,9 @@ class EmbeddedTestbed:
             self.report(f"{spec.name}: exists with another apiserver port; recreating")
             self.down([spec.name])
             ports = dict(zip(COMPONENT_PORTS, allocate_ports(len(COMPONENT_PORTS), avoid=[spec.apiserver_port])))
-        if self.exists(spec.name) and not self.running(spec.name):
-            self.report(f"{spec.name}: exists but is not serving; starting it")
+        stopped = [c for c, st in supervise.component_states(cdir).items() if not st["running"]] if self.exists(spec.name) else []
+        if self.exists(spec.name) and (not self.running(spec.name) or stopped):
+            self.report(f"{spec.name}: exists but {', '.join(stopped) or 'its API server'} is not running; starting it")
             self.kwokctl.run("start", "cluster", "--name", spec.name, "--wait", f"{self.start_timeout:.0f}s", timeout=self.start_timeout + 30)
             changed = True
         if not self.exists(spec.name):
@@ -553,6 +639,20 @@ class EmbeddedTestbed:
         )
         return facts, changed
 
+    def _repair(self, names: list[str], attempts: int = 3) -> list[str]:
+        """Start what is not running (a component can exit while its cluster starts, as
+        kube-scheduler does when it loses an early leader election); the problems left."""
+        for attempt in range(attempts):
+            down = {n: [c for c, st in supervise.component_states(self.kwokctl.cluster_dir(n)).items() if not st["running"]] for n in names}
+            down = {n: cs for n, cs in down.items() if cs}
+            if not down:
+                break
+            for name, components in down.items():
+                self.report(f"{name}: {', '.join(components)} not running after the start; starting again (attempt {attempt + 1})")
+                self.kwokctl.run("start", "cluster", "--name", name, timeout=self.start_timeout + 30, check=False)
+            time.sleep(1)
+        return self.unhealthy(names)
+
     def _scale_nodes(self, spec: ClusterSpec) -> bool:
         cdir = self.kwokctl.cluster_dir(spec.name)
         _, total = ready_nodes(cdir, spec.apiserver_port)
@@ -583,6 +683,8 @@ class EmbeddedTestbed:
         ``kwokctl create`` can leave without a complete pid file).
         """
         all_clusters = names is None
+        # First the supervisor, or it would start again what is being stopped.
+        self.stop_supervisor()
         targets = self.kwokctl.clusters() if all_clusters else [n for n in names if self.kwokctl.cluster_dir(n).exists()]
         deleted = []
         for name in targets:
@@ -604,6 +706,8 @@ class EmbeddedTestbed:
         # names the work dir in its command line too.
         stray = processes_under(self.work_dir) if all_clusters else {}
         killed = kill_all(stray)
+        if not all_clusters and self.kwokctl.clusters() and self.binaries is not None:
+            self.start_supervisor()  # the clusters left keep their supervisor
         return {"deleted": deleted, "killed_stray": killed}
 
     def leftovers(self) -> dict[str, Any]:
