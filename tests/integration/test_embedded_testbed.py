@@ -143,3 +143,38 @@ def test_a_component_that_exits_is_restarted_recorded_and_teardown_stops_the_sup
     bed.down()
     assert not supervise.alive(supervisor)
     assert not bed.leftovers()["processes"]
+
+
+def test_an_etcd_stall_is_survived_components_come_back_and_the_cluster_works(testbeds):
+    import signal
+
+    from kubernetes import client
+
+    from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import supervise
+
+    bed, (facts,) = testbeds.up(1)
+    cdir = bed.kwokctl.cluster_dir(facts.name)
+    before = {c: st["pid"] for c, st in supervise.component_states(cdir).items()}
+    etcd = before["etcd"]
+    os.kill(etcd, signal.SIGSTOP)  # 20 s: longer than the controllers' leader lease (15 s)
+    try:
+        time.sleep(20)
+    finally:
+        os.kill(etcd, signal.SIGCONT)
+    # Whatever exited while etcd stood still (the controllers lose their lease by
+    # design) is started again, and the cluster becomes whole.
+    _wait(lambda: bed.unhealthy() == [], 180, f"cluster healthy again; still: {bed.unhealthy()}")
+    after = {c: st["pid"] for c, st in supervise.component_states(cdir).items()}
+    replaced = {c for c in before if after[c] != before[c]}
+    recorded = {r["component"] for r in bed.restarts()}
+    # Every component that runs with a new pid was restarted by the supervisor, on the record.
+    assert after["etcd"] == etcd and replaced <= recorded, (replaced, recorded)
+    # ... and works: a Deployment's pods are scheduled and Ready.
+    apps = client.AppsV1Api(api_client(facts))
+    apps.create_namespaced_deployment("default", {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "after-stall"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "after-stall"}},
+                 "template": {"metadata": {"labels": {"app": "after-stall"}},
+                              "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"]}]}}},
+    })
+    _wait(lambda: (apps.read_namespaced_deployment("after-stall", "default").status.ready_replicas or 0) == 2, 120, "2 ready replicas")
