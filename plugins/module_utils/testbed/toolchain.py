@@ -64,8 +64,8 @@ GROUPS = ("kubernetes", "etcd", "kwok", "helm")
 
 
 def _check_version(what: str, value: object) -> None:
-    if not isinstance(value, str) or not re.fullmatch(r"v\d+\.\d+\.\d+", value):
-        raise ToolchainError(f"{what} must look like v1.2.3, got {value!r}")
+    if not isinstance(value, str) or not re.fullmatch(r"v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?", value):
+        raise ToolchainError(f"{what} must look like v1.2.3 (or v1.2.3-alpha.1), got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,12 @@ class Recipe:
       substituted: the official release, checked against its SHA-256;
     - ``no_build``: why it cannot be built here (then download or PATH only);
     - ``assets``: name -> path inside the module, copied into the cache and
-      returned by that name (CRDs, charts).
+      returned by that name (CRDs, charts);
+    - ``module_version``: the version the Go module proxy knows the module
+      by, when it is not ``version`` (a pseudo-version for a project that
+      tags its releases without a v);
+    - ``cgo``: build with cgo (a C library, e.g. runc's libseccomp);
+    - ``tags``: Go build tags.
     """
 
     name: str
@@ -111,8 +116,11 @@ class Recipe:
     download: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     no_build: str = ""
     assets: Mapping[str, str] = field(default_factory=dict)
+    module_version: str = ""
+    cgo: bool = False
+    tags: tuple[str, ...] = ()
 
-    KEYS = ("name", "version", "module", "binaries", "replace", "ldflags", "download", "no_build", "assets")
+    KEYS = ("name", "version", "module", "binaries", "replace", "ldflags", "download", "no_build", "assets", "module_version", "cgo", "tags")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> "Recipe":
@@ -143,6 +151,14 @@ class Recipe:
         no_build = data.get("no_build") or ""
         if not no_build and not data.get("module"):
             raise ToolchainError(f"{what}: a module to build from, or no_build saying why there is none")
+        module_version = str(data.get("module_version") or "")
+        if module_version and not re.fullmatch(r"v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?", module_version):
+            raise ToolchainError(f"{what}: module_version must be a Go module version (v1.2.3 or a pseudo-version), got {module_version!r}")
+        tags = data.get("tags") or []
+        if not isinstance(tags, list) or not all(isinstance(t, str) and re.fullmatch(r"[\w.]+", t) for t in tags):
+            raise ToolchainError(f"{what}: tags must be a list of Go build tags, got {tags!r}")
+        if not isinstance(data.get("cgo", False), bool):
+            raise ToolchainError(f"{what}: cgo must be true or false, got {data.get('cgo')!r}")
         return cls(
             name=name,
             version=str(data["version"]),
@@ -153,6 +169,9 @@ class Recipe:
             download=dict(download),
             no_build=str(no_build),
             assets=dict(data.get("assets") or {}),
+            module_version=module_version,
+            cgo=bool(data.get("cgo", False)),
+            tags=tuple(tags),
         )
 
     def components(self) -> dict[str, Component]:
@@ -162,7 +181,7 @@ class Recipe:
         }
 
     def go_mod(self, go_version: str = "1.26.0") -> str:
-        text = f"module fedbench.local/build/{self.name}\n\ngo {go_version}\n\nrequire {self.module} {self.version}\n"
+        text = f"module fedbench.local/build/{self.name}\n\ngo {go_version}\n\nrequire {self.module} {self.module_version or self.version}\n"
         if self.replace:
             lines = "\n".join(f"\t{m} => {m} {v}" for m, v in sorted(self.replace.items()))
             text += f"\nreplace (\n{lines}\n)\n"
@@ -179,6 +198,10 @@ COMPONENTS: dict[str, Component] = {
         Component("kube-controller-manager", "kubernetes", ("--version",), r"Kubernetes v(\S+)"),
         Component("kube-scheduler", "kubernetes", ("--version",), r"Kubernetes v(\S+)"),
         Component("kubectl", "kubernetes", ("version", "--client"), r"Client Version: v(\S+)"),
+        # A kind node's (kind testbed only).
+        Component("kubelet", "kubernetes", ("--version",), r"Kubernetes v(\S+)"),
+        Component("kubeadm", "kubernetes", ("version", "-o", "short"), r"v(\d+\.\d+\.\d+)"),
+        Component("kube-proxy", "kubernetes", ("--version",), r"Kubernetes v(\S+)"),
         Component("etcd", "etcd", ("--version",), r"etcd Version: (\S+)"),
         Component("kwok", "kwok", ("--version",), r"version v?(\d+\.\d+\.\d+)"),
         Component("kwokctl", "kwok", ("--version",), r"version v?(\d+\.\d+\.\d+)"),
@@ -362,6 +385,7 @@ class BuildPlan:
     ldflags: str = "-s -w"
     env: dict[str, str] = field(default_factory=dict)
     install: bool = False  # `go install pkg@version` instead of a wrapper
+    tags: tuple[str, ...] = ()
 
 
 def _go() -> str:
@@ -430,7 +454,8 @@ def build_plan(group: str, names: list[str], versions: Versions, work: Path, env
             raise ToolchainError(f"{', '.join(names)} {recipe.version} cannot be built here: {recipe.no_build}")
         ld = " ".join(["-s -w", *(recipe.fill(flag) for flag in recipe.ldflags)])
         packages = {n: "/".join(p for p in (recipe.module, str(recipe.binaries[n].get("package") or "")) if p) for n in names}
-        return BuildPlan(group, recipe.go_mod(), packages, ldflags=ld)
+        return BuildPlan(group, recipe.go_mod(_local_go_version(work, env)), packages, ldflags=ld,
+                         env={"CGO_ENABLED": "1"} if recipe.cgo else {}, tags=recipe.tags)
     v = getattr(versions, group)
     if group == "kubernetes":
         _run_go(["mod", "download", f"k8s.io/kubernetes@{v}"], work, env, "kubernetes")
@@ -457,6 +482,14 @@ def build_plan(group: str, names: list[str], versions: Versions, work: Path, env
             ldflags=f"-s -w -X helm.sh/helm/v3/internal/version.version={v}", install=True,
         )
     raise ToolchainError(f"no build recipe for group {group!r}")
+
+
+def _local_go_version(work: Path, env: Mapping[str, str]) -> str:
+    """The Go version a wrapper module declares: the local toolchain's, so that
+    no dependency can require a newer one than the go line (1.26.8, say)."""
+    out = _run_go(["env", "GOVERSION"], work, dict(env), "go version").strip()
+    match = re.match(r"go(\d+\.\d+(\.\d+)?)", out)
+    return match.group(1) if match else "1.26.0"
 
 
 def go_binary_name(package: str) -> str:
@@ -517,13 +550,14 @@ def build(group: str, names: list[str], versions: Versions, cache: Path, report:
         out.mkdir()
         compiled: list[str] = []
         log_path = built_dir / f"{version}.log"
+        tags = ["-tags", ",".join(plan.tags)] if plan.tags else []
         if plan.install:
-            cmd = [_go(), "install", "-v", "-trimpath", "-ldflags", plan.ldflags, *plan.packages.values()]
-            env_run = dict(env, GOBIN=str(out), GOFLAGS="")
+            cmd = [_go(), "install", "-v", "-trimpath", *tags, "-ldflags", plan.ldflags, *plan.packages.values()]
+            env_run = dict(env, GOBIN=str(out), GOFLAGS="", **plan.env)
         else:
             (work / "go.mod").write_text(plan.module)
-            cmd = [_go(), "build", "-v", "-trimpath", "-ldflags", plan.ldflags, "-o", str(out) + "/", *plan.packages.values()]
-            env_run = env
+            cmd = [_go(), "build", "-v", "-trimpath", *tags, "-ldflags", plan.ldflags, "-o", str(out) + "/", *plan.packages.values()]
+            env_run = dict(env, **plan.env)
         what = f"{', '.join(names)} ({group} {version})"
         total: list[int] = []  # packages the build needs at most (found once the modules are there)
 
@@ -710,7 +744,7 @@ def recipe_assets(recipe: Recipe, cache: Path | None = None) -> dict[str, str]:
         return {name: str(p) for name, p in paths.items()}
     env = dict(os.environ, GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
     with tempfile.TemporaryDirectory(prefix=f"fedbench-{recipe.name}-") as tmp:
-        out = _run_go(["mod", "download", "-json", f"{recipe.module}@{recipe.version}"], Path(tmp), env, f"{recipe.name} files")
+        out = _run_go(["mod", "download", "-json", f"{recipe.module}@{recipe.module_version or recipe.version}"], Path(tmp), env, f"{recipe.name} files")
     import json
 
     module_dir = Path(json.loads(out)["Dir"])
