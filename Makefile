@@ -19,7 +19,7 @@ PLAYBOOK := ansible-playbook -i $(INVENTORY) -e toolchain_source=$(TOOLCHAIN_SOU
 
 help:
 	@echo "make bench   toolchain, provision the testbed, run the experiments, tear down"
-	@echo "make test    lint, unit and integration tests, molecule (embedded testbed)"
+	@echo "make test    lint, unit and integration tests, molecule (embedded and kind testbeds)"
 	@echo "make clean   tear down every cluster of the testbed, even an interrupted one"
 	@echo "make compare A=<run> B=<run>   every headline figure of two runs, with the change"
 
@@ -69,6 +69,8 @@ integration: toolchain
 molecule: toolchain
 	@echo "== molecule: the default scenario on the embedded testbed"
 	molecule test
+	@echo "== molecule: the kind scenario (real kubelets, images built here)"
+	molecule test -s kind
 
 benchmarks: toolchain
 	$(VENV)/bin/python benchmarks/testbed_startup
@@ -77,7 +79,9 @@ benchmarks: toolchain
 	$(VENV)/bin/python benchmarks/burst_client
 	$(VENV)/bin/python benchmarks/churn_capacity
 	$(VENV)/bin/python benchmarks/hollow_scale
+	$(VENV)/bin/python benchmarks/kind_startup
 
 compare: venv
 	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=<run id or results folder> B=<run id or results folder>"; exit 2; }
-	$(VENV)/bin/python bin/fedbench-compare $(A) $(B) --out $${FEDBENCH_RESULTS_DIR:-results}/compare-$(notdir $(A))-$(notdir $(B)).md
+	$(VENV)/bin/python bin/fedbench-compare $(A) $(B) --out $${FEDBENCH_RESULTS_DIR:-results}/compare-$(notdir $(A))-$(notdir $(B)).md \
+	  --html $${FEDBENCH_RESULTS_DIR:-results}/compare-$(notdir $(A))-$(notdir $(B)).html

@@ -1,0 +1,246 @@
+"""The kind testbed on real nodes: kind clusters from images built on this
+machine, run through the playbooks as a user would (playbooks/provision.yml
+with a kind inventory). Real kubelets, real containerd, real containers.
+
+One testbed for the module (two clusters: a host with a worker node, a
+member), torn down at the end, where the last test checks that nothing is
+left: no container, network, daemon, process or port, and the machine's
+settings as they were.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.fedbench.testbed.plugins.module_utils import kube, results
+from ansible_collections.fedbench.testbed.plugins.module_utils.common import process
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import lifecycle_params as experiment
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded, engine, kind
+
+from .conftest import ROOT, Playbooks
+
+SCHEMA = ROOT / "docs" / "results.schema.json"
+HOST, MEMBER = "fbt-host", "fbt-m1"
+
+
+def _client(cluster: dict):
+    from kubernetes import config
+
+    return config.new_client_from_config(config_file=cluster["kubeconfig"], context=cluster["context"])
+
+
+def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    eng = engine.running_project_engine() or engine.user_engine()[0]
+    assert eng is not None, "no Docker engine answers"
+    return engine.docker(eng, *args, check=check)
+
+
+class KindBed:
+    def __init__(self, root: Path):
+        self.pb = Playbooks(root)
+        self.ports = embedded.free_ports(2)
+        self.pb.inventory_with({
+            "fedbench_testbed": "kind",
+            "fedbench_clusters": [
+                {"name": HOST, "role": "host", "nodes": 1, "apiserver_port": self.ports[0]},
+                {"name": MEMBER, "role": "member", "nodes": 0, "apiserver_port": self.ports[1]},
+            ],
+            "fedbench_frameworks": ["native", "kubefed"],
+            "fedbench_dataplanes": [],
+            "fedbench_apimachinery": False,
+        })
+        self.clusters: list[dict] = []
+
+    def facts(self) -> list[dict]:
+        return [{"name": n, "role": r, "kubeconfig": str(self.pb.work_dir / "kubeconfigs" / n), "context": f"kind-{n}",
+                 "capabilities": {"simulated_nodes": False}} for n, r in ((HOST, "host"), (MEMBER, "member"))]
+
+
+@pytest.fixture(scope="module")
+def host_settings():
+    """The machine's settings before any kind node starts (none runs now)."""
+    return engine.read_sysctls()
+
+
+@pytest.fixture(scope="module")
+def bed(tmp_path_factory, binaries, host_settings):
+    bed = KindBed(tmp_path_factory.mktemp("kind"))
+    proc = bed.pb.run("playbooks/toolchain.yml", "playbooks/provision.yml", timeout=3600)
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    bed.provision_output = proc.stdout
+    bed.clusters = bed.facts()
+    try:
+        yield bed
+    finally:
+        bed.pb.teardown()
+
+
+def test_provision_is_real_and_a_second_one_changes_nothing(bed):
+    out = bed.pb.run("playbooks/toolchain.yml", "playbooks/provision.yml")
+    assert out.returncode == 0 and "changed=0" in out.stdout, out.stdout[-3000:]
+    for cluster in bed.clusters:
+        assert oct(Path(cluster["kubeconfig"]).stat().st_mode & 0o777) == "0o600"
+        nodes = kube.request(_client(cluster), "GET", "/api/v1/nodes")["items"]
+        assert nodes and all(n["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("containerd://") for n in nodes)
+        # real kubelets, not KWOK's simulated nodes
+        assert not [n for n in nodes if "kwok.x-k8s.io/node" in (n["metadata"].get("annotations") or {})]
+        running = _docker("ps", "--format", "{{.Names}}", "--filter", f"label=io.x-k8s.kind.cluster={cluster['name']}").stdout.split()
+        assert sorted(running) == sorted(n["metadata"]["name"] for n in nodes)
+
+
+def _lifecycle(bed, tmp_path, *, framework: str, replicas: int, namespace: str) -> dict:
+    """One lifecycle sample through the module's library, checked against the schema; returns the sample."""
+    params = dict(
+        replicas=replicas, layout="replicas", image="fedbench.local/busybox:1.35.0", command=["sleep", "3600"], namespace=namespace,
+        node_selector={}, ready_timeout=180, delete_timeout=180, framework=framework, repetition=1,
+        clusters=bed.clusters, testbed=bed.clusters, run_id=namespace, results_dir=str(tmp_path / "results"), cleanup=True,
+    )
+    out = experiment.lifecycle_from_params(params)
+    assert not out.failed, out.message
+    envelope = json.loads(Path(out.result["path"]).read_text())
+    results.validate(envelope, SCHEMA, "envelope")
+    sample = envelope["samples"][0]
+    assert sample["status"] == "ok" and sample["order_violations"] == []
+    return sample
+
+
+def test_pods_run_on_real_kubelets_and_go(bed, tmp_path):
+    host = bed.clusters[0]
+    sample = _lifecycle(bed, tmp_path, framework="native", replicas=4, namespace="kind-itest")
+    assert len(sample["pods"]) == 4 and all(p["node"] == f"{HOST}-worker" for p in sample["pods"])  # the control plane is tainted
+    # ready came after running for every pod, as a real kubelet reports it
+    assert all(p["created_to_ready"] >= p["created_to_running"] > 0 for p in sample["pods"])
+    # and the containers are gone from the node's containerd too
+    deadline = time.monotonic() + 60
+    while True:
+        left = _docker("exec", f"{HOST}-worker", "crictl", "ps", "-q", "--label", "io.kubernetes.pod.namespace=kind-itest").stdout.split()
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert left == []
+    assert kube.request(_client(host), "GET", "/apis/apps/v1/deployments", query=[("labelSelector", "fedbench.io/experiment=lifecycle")])["items"] == []
+
+
+def test_pods_reach_across_nodes(bed):
+    """The node image's CNI: a pod on one node answers from the other node (a route between their pod ranges)."""
+    host = bed.clusters[0]
+    pods = kube.request(_client(host), "GET", "/api/v1/namespaces/kube-system/pods", query=[("labelSelector", "k8s-app=kube-dns")])["items"]
+    pod = next(p for p in pods if p["status"].get("podIP") and p["spec"].get("nodeName"))
+    nodes = {f"{HOST}-control-plane", f"{HOST}-worker"}
+    assert pod["spec"]["nodeName"] in nodes
+    (other,) = nodes - {pod["spec"]["nodeName"]}
+    ip = pod["status"]["podIP"]
+    out = _docker("exec", other, "bash", "-c", f"exec 3<>/dev/tcp/{ip}/8080 && printf 'GET /health HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3")
+    assert "200 OK" in out.stdout and "OK" in out.stdout.splitlines()[-1], out.stdout
+
+
+def test_nothing_is_pulled_and_nothing_leaves(bed):
+    host = bed.clusters[0]
+    api = _client(host)
+    ns = "kind-nopull"
+    kube.request(api, "POST", "/api/v1/namespaces", body={"metadata": {"name": ns}})
+    try:
+        kube.request(api, "POST", f"/api/v1/namespaces/{ns}/pods", body={
+            "metadata": {"name": "absent"},
+            "spec": {"containers": [{"name": "main", "image": "fedbench.local/not-built:0.0.1", "command": ["sleep", "60"]}],
+                     "terminationGracePeriodSeconds": 0}})
+        deadline = time.monotonic() + 120
+        failed = []
+        while time.monotonic() < deadline and not failed:
+            events = kube.request(api, "GET", f"/api/v1/namespaces/{ns}/events")["items"]
+            failed = [e["message"] for e in events if e.get("reason") == "Failed" and "Failed to pull image" in e.get("message", "")]
+            time.sleep(1)
+        assert failed, "a pod whose image is not on the node fails its pull with an event"
+        # the pull went to the node's own loopback, where nothing answers: no registry was asked
+        assert "127.0.0.1:9" in failed[0] and "connection refused" in failed[0], failed[0]
+    finally:
+        kube.request(api, "DELETE", f"/api/v1/namespaces/{ns}")
+    corefile = kube.request(api, "GET", "/api/v1/namespaces/kube-system/configmaps/coredns")["data"]["Corefile"]
+    assert "forward" not in corefile, "CoreDNS has no upstream"
+    info = json.loads(_docker("network", "inspect", kind.NETWORK).stdout)[0]
+    assert info["Options"]["com.docker.network.bridge.enable_ip_masquerade"] == "false"
+    guard = subprocess.run(["iptables", "-C", *kind._guard_rule()], capture_output=True, check=False)
+    assert guard.returncode == 0, "traffic from the project's network to anything off it is dropped"
+
+
+def test_kubefed_on_real_members(bed, tmp_path):
+    """KubeFed's chart (images built here) on the host, the member joined by
+    its address on the Docker network, and a FederatedDeployment whose pods run
+    on the member's real kubelet."""
+    up = bed.pb.run("playbooks/toolchain.yml", "playbooks/provision.yml", "playbooks/frameworks.yml", timeout=1800)
+    assert up.returncode == 0, up.stdout[-6000:]
+    host, member = bed.clusters
+    pods = kube.request(_client(host), "GET", "/api/v1/namespaces/kube-federation-system/pods")["items"]
+    images = {c["image"] for p in pods for c in p["spec"]["containers"]}
+    assert images == {"fedbench.local/kubefed:v0.10.0"}, images
+    joined = kube.request(_client(host), "GET", "/apis/core.kubefed.io/v1beta1/namespaces/kube-federation-system/kubefedclusters")["items"]
+    assert [c["metadata"]["name"] for c in joined] == [MEMBER]
+    assert not joined[0]["spec"]["apiEndpoint"].startswith("https://127.0.0.1"), "the host's controller reaches the member on the Docker network"
+    sample = _lifecycle(bed, tmp_path, framework="kubefed", replicas=2, namespace="kind-kf")
+    assert {p["node"] for p in sample["pods"]} == {f"{MEMBER}-control-plane"}
+    assert sample["per_cluster"][MEMBER]["replicas"] == 2 and sample["per_cluster"][MEMBER]["pods_gone"] is not None
+
+
+def test_a_port_in_use_is_named_before_anything_starts(tmp_path, binaries):
+    pb = Playbooks(tmp_path)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    try:
+        pb.inventory_with({"fedbench_testbed": "kind", "fedbench_clusters": [{"name": "fbt-busy", "role": "host", "apiserver_port": port}]})
+        proc = pb.run("playbooks/toolchain.yml", "playbooks/provision.yml")
+        assert proc.returncode != 0
+        assert f"cluster 'fbt-busy': apiserver_port {port} is already in use on 127.0.0.1" in " ".join(proc.stdout.split()), proc.stdout[-3000:]
+        assert _docker("ps", "-aq", "--filter", "label=io.x-k8s.kind.cluster=fbt-busy").stdout.strip() == ""
+    finally:
+        taken.close()
+        pb.teardown()
+
+
+def test_no_docker_and_not_root_is_named():
+    """As a user who is not root, with no Docker answering: the message names both, and nothing starts."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="fedbench-nonroot-", dir="/tmp"))
+    try:
+        folder.chmod(0o755)
+        script = folder / "ensure.py"
+        script.write_text(
+            "import sys\n"
+            f"sys.path.insert(0, {str(ROOT / 'collections')!r})\n"
+            "from pathlib import Path\n"
+            "from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import engine\n"
+            "try:\n"
+            f"    engine.ensure(Path({str(folder / 'cache')!r}))\n"
+            "except engine.EngineError as exc:\n"
+            "    print(exc); sys.exit(3)\n"
+        )
+        python = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else os.path.realpath(os.sys.executable)
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(folder), "DOCKER_HOST": f"unix://{folder}/no-docker.sock"}
+        proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, str(script)],
+                              env=env, capture_output=True, text=True, check=False)
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        assert "the kind testbed needs a Docker engine: none answers here" in proc.stdout and "needs root; this is uid 65534" in proc.stdout
+        assert not (folder / "cache").exists(), "nothing was started or written"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_teardown_leaves_nothing(bed, host_settings):
+    """Last: the module's testbed torn down as `make clean` does it."""
+    down = bed.pb.teardown()
+    assert down.returncode == 0, down.stdout[-3000:]
+    left = kind.leftovers(bed.pb.work_dir, [HOST, MEMBER])
+    assert left["containers"] == [] and left["networks"] == [] and left["daemon"] == [], left
+    assert not [p for p in bed.ports if process.port_in_use(p)], "an API server port is still taken"
+    assert not process.processes_under(engine.RUN_DIR) if engine.RUN_DIR.exists() else True
+    assert engine.read_sysctls() == host_settings, "the machine's settings are as they were"
+    assert not engine.HOST_RECORD.exists()
