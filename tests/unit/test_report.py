@@ -180,3 +180,30 @@ def test_compare_of_two_runs_with_nothing_in_common_says_so(tmp_path):
     assert proc.returncode == 2 and "have no measured point in common" in proc.stderr, proc.stderr
     same = subprocess.run([sys.executable, str(root / "bin" / "fedbench-compare"), str(a), str(a)], capture_output=True, text=True, check=False)
     assert same.returncode == 0 and "within noise" in same.stdout
+
+
+def test_runs_on_two_testbeds_are_put_beside_each_other(tmp_path):
+    """An embedded run and a kind run of the same matrix: the page draws both
+    runs' lifecycles in the same plots, and a change is what the second testbed
+    does (B worse / B better), never a regression."""
+    import subprocess
+    import sys
+
+    a = make_run(tmp_path, "a")
+    b = make_run(tmp_path, "b", scale=3.0)
+    doc = json.loads((b / "results.json").read_text())
+    for point in doc["results"]:
+        point["testbed"] = dict(point["testbed"], kind="kind")
+    (b / "results.json").write_text(json.dumps(doc))
+    root = Path(__file__).resolve().parents[2]
+    page = tmp_path / "compare-a-b.html"
+    proc = subprocess.run([sys.executable, str(root / "bin" / "fedbench-compare"), str(a), str(b), "--html", str(page)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "A ran on the embedded testbed, B on the kind testbed" in proc.stdout
+    assert "| create_to_ready |" in proc.stdout and "| regression |" not in proc.stdout and "| B worse |" in proc.stdout
+    html_text = page.read_text()
+    parser = _Cells()
+    parser.feed(html_text)
+    assert len(parser.images) == 3 and all((tmp_path / src).is_file() and (tmp_path / src).stat().st_size > 1000 for src in parser.images)
+    assert "Run a (A, embedded) beside run b (B, kind)" in html_text and "http://" not in html_text

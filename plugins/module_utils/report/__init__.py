@@ -204,12 +204,30 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def compare_markdown(a_id: str, b_id: str, rows: list[Mapping[str, Any]]) -> str:
+def testbed_of(document: Mapping[str, Any]) -> str:
+    """The testbed a run's results were measured on (kinds joined if several)."""
+    kinds = sorted({(p.get("testbed") or {}).get("kind") or "?" for p in document.get("results", [])})
+    return "+".join(kinds) or "?"
+
+
+def across_testbeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Between two testbeds a change is what the other testbed does, not a
+    regression: beyond the noise it reads "B slower" or "B faster"."""
+    words = {"regression": "B worse", "improvement": "B better"}
+    return [dict(r, verdict=words.get(r["verdict"], r["verdict"])) for r in rows]
+
+
+def compare_markdown(a_id: str, b_id: str, rows: list[Mapping[str, Any]], testbeds: tuple[str, str] | None = None) -> str:
     lines = [
         f"# fedbench: run {a_id} (A) against {b_id} (B)",
         "",
         "A change counts only beyond the noise: 2·sqrt(sA²/nA + sB²/nB), twice the standard error of the difference.",
         "",
+    ]
+    if testbeds and testbeds[0] != testbeds[1]:
+        lines += [f"A ran on the {testbeds[0]} testbed, B on the {testbeds[1]} testbed: a change beyond the noise is what "
+                  f"{testbeds[1]} does differently (B worse / B better), not a regression.", ""]
+    lines += [
         "| experiment | framework | point | metric | A mean | B mean | change | noise | verdict |",
         "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
@@ -221,3 +239,52 @@ def compare_markdown(a_id: str, b_id: str, rows: list[Mapping[str, Any]]) -> str
             f"| {change} | {fmt(r.get('noise'))} | {html.escape(r['verdict'])} |"
         )
     return "\n".join(lines) + "\n"
+
+
+COMPARE_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>fedbench: {{ a }} beside {{ b }}</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+figure { display: inline-block; margin: 0.5em; } figcaption { font-size: 0.85em; color: #555; }
+.note { background: #fff6d6; padding: 0.5em 1em; border-left: 4px solid #e0b000; }
+</style></head><body>
+<h1>Run {{ a }} (A, {{ testbed_a }}) beside run {{ b }} (B, {{ testbed_b }})</h1>
+{% if testbed_a != testbed_b %}<p class="note">Two testbeds: the same experiments on {{ testbed_a }} and on {{ testbed_b }}.
+A change beyond the noise is what {{ testbed_b }} does differently (B worse / B better), not a regression.</p>{% endif %}
+<p>A change counts only beyond the noise: 2·sqrt(sA²/nA + sB²/nB), twice the standard error of the difference.</p>
+{% for img in images %}<figure><img src="{{ img.file }}" alt="{{ img.title }}" width="640"><figcaption>{{ img.title }}</figcaption></figure>{% endfor %}
+<table id="compare">
+<tr><th>experiment</th><th>framework</th><th>point</th><th>metric</th><th>A mean</th><th>B mean</th><th>change</th><th>noise</th><th>verdict</th></tr>
+{% for r in rows %}<tr><td>{{ r.experiment }}</td><td>{{ r.framework }}</td><td>{{ r.point }}</td><td>{{ r.metric }}</td>
+<td class="num">{{ fmt(r.a) }}</td><td class="num">{{ fmt(r.b) }}</td><td class="num">{{ pct(r.change) }}</td><td class="num">{{ fmt(r.noise) }}</td><td>{{ r.verdict }}</td></tr>
+{% endfor %}</table>
+</body></html>
+"""
+
+
+def compare_html(a: Mapping[str, Any], b: Mapping[str, Any], rows: list[Mapping[str, Any]], dest: Path) -> dict[str, Any]:
+    """One page: run A beside run B, the lifecycle plots with both runs' series
+    in them (labelled by run and testbed), and the comparison table."""
+    from jinja2 import Environment
+
+    from ansible_collections.fedbench.testbed.plugins.module_utils.report import lifecycle
+
+    dest = Path(dest)
+    images_dir = dest.with_suffix("")
+    images_dir.mkdir(parents=True, exist_ok=True)
+    testbed_a, testbed_b = testbed_of(a), testbed_of(b)
+    label = (lambda run, tb: f"{tb} ({run})") if testbed_a != testbed_b else (lambda run, tb: run)
+    runs = [(label(doc["run_id"], tb), [p for p in doc["results"] if p["experiment"] == "lifecycle"])
+            for doc, tb in ((a, testbed_a), (b, testbed_b))]
+    drawn = lifecycle.plot_beside(runs, images_dir, "beside")
+    images = [dict(i, file=f"{images_dir.name}/{i['file']}") for i in drawn]
+    page = Environment(autoescape=True).from_string(COMPARE_TEMPLATE).render(
+        a=a["run_id"], b=b["run_id"], testbed_a=testbed_a, testbed_b=testbed_b, images=images, rows=rows,
+        fmt=lambda v: "–" if v is None else f"{v:.4g}", pct=lambda v: "–" if v is None else f"{v * 100:+.1f} %",
+    )
+    results.write_text_atomic(dest, page)
+    return {"page": str(dest), "images": [i["file"] for i in images]}

@@ -157,6 +157,51 @@ def plot_lifecycle(points: list[Mapping[str, Any]], out: Path) -> list[dict[str,
     return images
 
 
+def plot_beside(runs: list[tuple[str, list[Mapping[str, Any]]]], out: Path, prefix: str) -> list[dict[str, str]]:
+    """Two (or more) runs' lifecycles in the same plots, each series labelled by its run
+    (e.g. the embedded testbed's simulated pods beside kind's real ones, for the same matrix)."""
+    plt = pyplot()
+    images = []
+    for metric, title in (("create_to_ready", "create → ready"), ("pod.created_to_running", "pod created → running (mean over pods)")):
+        fig, ax = plt.subplots(figsize=(7.5, 4.4))
+        drawn = False
+        for label, points in runs:
+            for (framework, layout), values in _lifecycle_series(points, metric).items():
+                ax.errorbar([x for x, _ in values], [v["mean"] for _, v in values], yerr=[v["stdev"] or 0 for _, v in values],
+                            marker="o", capsize=3, label=f"{label}: {framework}, {layout}")
+                drawn = True
+        if not drawn:
+            plt.close(fig)
+            continue
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("replicas (log2)")
+        ax.set_ylabel("seconds (mean ± stdev)")
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+        images.append(save(plt, fig, out, f"{prefix}-{metric.replace('.', '-')}.png", f"Lifecycle {title}, runs beside each other"))
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    drawn = False
+    for label, points in runs:
+        values = sorted(pod["created_to_running"] for p in points for s in p["samples"] if s.get("status") == "ok"
+                        for pod in s.get("pods", []) if pod.get("created_to_running") is not None)
+        if values:
+            ax.step(values, [(i + 1) / len(values) for i in range(len(values))], where="post", label=f"{label} (n={len(values)})")
+            drawn = True
+    if drawn:
+        ax.axvline(5.0, color="grey", linestyle=":", label="SLO: 5 s")
+        ax.set_xscale("log")
+        ax.set_xlabel("pod created → running, seconds (log)")
+        ax.set_ylabel("fraction of pods")
+        ax.set_title("Per-pod startup latency, CDF, every framework")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        images.append(save(plt, fig, out, f"{prefix}-pod-startup-cdf.png", "Per-pod startup (created → running), runs beside each other"))
+    else:
+        plt.close(fig)
+    return images
+
+
 EXPERIMENTS = [
     Experiment(
         name="lifecycle",
