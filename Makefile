@@ -35,11 +35,15 @@ toolchain: venv
 	@echo "== toolchain: pinned binaries (source $(TOOLCHAIN_SOURCE)); a cold build shows its progress below"
 	$(VENV)/bin/python bin/fedbench-toolchain --source $(TOOLCHAIN_SOURCE)
 
+# A run that fails or is interrupted (Ctrl-C) still merges and reports the
+# samples that finished, marked partial, and tears the testbed down.
 bench: toolchain
 	@echo "== bench: run $(FEDBENCH_RUN_ID) on $(INVENTORY)"
-	rc=0; $(PLAYBOOK) site.yml || rc=$$?; \
-	if [ $$rc -ne 0 ]; then echo "== the run failed (exit $$rc): merging the samples that finished and drawing their report"; \
-	  $(PLAYBOOK) playbooks/report.yml || true; fi; \
+	rc=0; how=failed; trap 'how=interrupted; rc=130' INT TERM; \
+	FEDBENCH_UNDER_MAKE=1 $(PLAYBOOK) site.yml || rc=$$((rc ? rc : $$?)); \
+	trap '' INT; \
+	if [ $$rc -ne 0 ]; then echo "== the run $$how (exit $$rc): merging the samples that finished and drawing their report, marked partial; then teardown"; \
+	  $(PLAYBOOK) playbooks/report.yml -e "report_partial='the run $$how (exit $$rc) before it finished.'" || true; fi; \
 	$(PLAYBOOK) playbooks/teardown.yml || rc=$$((rc ? rc : $$?)); \
 	results=$${FEDBENCH_RESULTS_DIR:-results}/$(FEDBENCH_RUN_ID); \
 	if [ -f $$results/summary.md ]; then cat $$results/summary.md; echo "results: $$results/"; fi; \

@@ -34,6 +34,13 @@ options:
         sample on go into results.json (C(restarts)), the summary and the
         report. Missing or empty - none.
     type: path
+  partial:
+    description:
+      - Why the run did not finish, when it did not (C(make bench) passes it
+        after a failed run). results.json, the summary and the report then
+        say the run is partial, with this reason.
+    type: str
+    default: ""
 author: fedbench contributors
 """
 
@@ -92,6 +99,7 @@ ARGUMENT_SPEC = dict(
     run_id=dict(type="str", required=True),
     schema=dict(type="path", required=True),
     restarts_file=dict(type="path"),
+    partial=dict(type="str", default=""),
 )
 
 
@@ -102,7 +110,7 @@ def main() -> None:
     p = module.params
     try:
         restarts = supervise.read_restarts(Path(p["restarts_file"])) if p["restarts_file"] else []
-        out = merge.aggregate(p["results_dir"], p["schema"], p["run_id"], restarts)
+        out = merge.aggregate(p["results_dir"], p["schema"], p["run_id"], restarts, partial=p["partial"])
     except (results.ResultsError, OSError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=True, **out)

@@ -241,3 +241,52 @@ def test_turbokube_a_local_kwok_presents_hollow_nodes_to_an_existing_cluster(tes
     # The role shrank the hollow nodes to none and stopped its controller.
     left = process.processes_under(playbooks.work_dir)
     assert not left, left
+
+
+def test_an_etcd_stall_during_churn_is_never_ok_and_the_cluster_comes_back(testbeds, tmp_path):
+    """etcd stopped (SIGSTOP) for 20 s in the middle of an open-loop churn: the
+    sample ends on its own (no hang), is kept on disk and is not called ok (its
+    failed operations are counted and its objects add up), the components that
+    exited are restarted, the cluster works again, and the sample merges."""
+    import os
+    import signal
+
+    from ansible_collections.fedbench.testbed.plugins.module_utils.report import merge
+    from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import supervise
+
+    bed, (facts,) = testbeds.up(0)
+    cdir = bed.kwokctl.cluster_dir(facts.name)
+    etcd = supervise.component_states(cdir)["etcd"]["pid"]
+    box = {}
+    thread = threading.Thread(target=lambda: box.update(out=apimachinery.churn_from_params(_params(
+        facts, tmp_path, mode="open", rate=20, lifetime=1, duration=30, seed=5, token="stall", timeout=5))))
+    thread.start()
+    time.sleep(5)
+    os.kill(etcd, signal.SIGSTOP)
+    try:
+        time.sleep(20)
+    finally:
+        os.kill(etcd, signal.SIGCONT)
+    thread.join(timeout=240)
+    assert not thread.is_alive(), "the churn hung after etcd came back"
+    out = box["out"]
+    s = out.result["summary"]
+    status = json.loads(Path(out.result["path"]).read_text())["samples"][0]["status"]
+    assert status in ("degraded", "failed") and s["error_ratio"] > 0.01, (status, s["error_ratio"], s["errors"])
+    # every operation was either ok or counted as failed, and the objects add up:
+    # what the server made was deleted by the run or swept afterwards, none left
+    assert sum(v["ok"] for v in s["verbs"].values()) + sum(s["errors"].values()) == s["operations"]
+    o = s["objects"]
+    assert o["left"] == 0 and o["created_ok"] + o["created_unconfirmed"] == o["deleted_ok"] + o["swept"], o
+    if status == "failed":
+        assert out.failed and "failed" in out.message
+    # The supervisor restarts what exited, and the cluster is whole again.
+    deadline = time.monotonic() + 180
+    while bed.unhealthy() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert bed.unhealthy() == []
+    # The sample merges into the run's results, marked as it was stored.
+    merged = merge.aggregate(tmp_path / "results", SCHEMA, "it")
+    document = json.loads(Path(merged["results_json"]).read_text())
+    (point,) = [p for p in document["results"] if p["experiment"] == "churn"]
+    assert point["counts"]["samples"] == 1 and point["counts"]["ok"] == 0

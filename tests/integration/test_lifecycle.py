@@ -146,30 +146,44 @@ def test_bad_parameters_are_named(cluster, tmp_path, over, message):
     assert message in proc.stdout + proc.stderr, proc.stdout
 
 
+def _make(playbooks, run_id: str, extra: dict) -> subprocess.Popen:
+    """`make bench` as a user runs it, on the test's inventory, work dir and results folder."""
+    return subprocess.Popen(
+        ["make", "bench", f"INVENTORY={playbooks.inventory}", f"ARGS=-e '{json.dumps(extra)}'"],
+        cwd=ROOT, env=playbooks.env(FEDBENCH_RUN_ID=run_id), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_samples(proc, results_dir: Path, count: int) -> None:
+    deadline = time.monotonic() + 240
+    while len(list((results_dir / "samples").glob("*.json"))) < count:
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        assert time.monotonic() < deadline, "no samples appeared"
+        time.sleep(0.05)
+
+
 def test_apiserver_killed_midway_fails_clearly_and_keeps_finished_samples(playbooks):
+    """make bench, and the API server killed for good after two samples: the
+    message names the cluster, the finished samples stay, the report is drawn
+    from them and says it is partial, teardown leaves nothing."""
     ports = embedded.free_ports(1)
     playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_frameworks": ["native"], "fedbench_dataplanes": [],
+                              "fedbench_apimachinery": False,
                               "fedbench_clusters": [{"name": "victim", "role": "host", "nodes": 2, "apiserver_port": ports[0]}]})
     results_dir = playbooks.root / "results" / "killrun"
-    proc = subprocess.Popen(
-        playbooks.command("site.yml", extra=("-e", json.dumps({"experiment_lifecycle_max_replicas": 2, "experiment_lifecycle_repetitions": 4,
-                                                               "experiment_lifecycle_layouts": ["replicas"]}),)),
-        cwd=ROOT, env=playbooks.env(FEDBENCH_RUN_ID="killrun"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    proc = _make(playbooks, "killrun", {"experiment_lifecycle_max_replicas": 2, "experiment_lifecycle_repetitions": 4,
+                                        "experiment_lifecycle_layouts": ["replicas"]})
     try:
-        deadline = time.monotonic() + 180
-        while len(list((results_dir / "samples").glob("*.json"))) < 2:
-            assert proc.poll() is None, proc.stdout.read()[-3000:]
-            assert time.monotonic() < deadline, "no samples appeared"
-            time.sleep(0.05)
+        _wait_samples(proc, results_dir, 2)
         apiservers = [pid for pid, cmd in process.processes_under(playbooks.work_dir).items() if "/kube-apiserver " in cmd]
         assert len(apiservers) == 1
         stop_supervisor(playbooks.work_dir)  # the API server stays dead: what a user sees then
         os.kill(apiservers[0], signal.SIGKILL)
-        out, _ = proc.communicate(timeout=300)
+        out, _ = proc.communicate(timeout=600)
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert proc.returncode != 0
     flat = " ".join(out.split())
@@ -182,3 +196,72 @@ def test_apiserver_killed_midway_fails_clearly_and_keeps_finished_samples(playbo
     assert statuses.count("ok") >= 2 and statuses.count("error") == 1, statuses
     for k in kept:
         results.validate(k, SCHEMA, "envelope")
+    # The report of what finished, marked partial; then teardown.
+    document = json.loads((results_dir / "results.json").read_text())
+    assert document["partial"].startswith("the run failed (exit"), document.get("partial")
+    assert "Partial: the run failed" in (results_dir / "report.html").read_text()
+    assert (results_dir / "summary.md").read_text().splitlines()[2].startswith("**Partial: the run failed")
+    assert not process.processes_under(playbooks.work_dir), "make bench tore the testbed down"
+
+
+def test_make_bench_interrupted_reports_what_finished_and_tears_down(playbooks):
+    """Ctrl-C (SIGINT to make's process group) during the lifecycle: the
+    samples that finished are merged and reported, marked partial, and the
+    testbed is torn down; nothing is left."""
+    ports = embedded.free_ports(1)
+    playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_frameworks": ["native"], "fedbench_dataplanes": [],
+                              "fedbench_apimachinery": False,
+                              "fedbench_clusters": [{"name": "ctrlc", "role": "host", "nodes": 2, "apiserver_port": ports[0]}]})
+    results_dir = playbooks.root / "results" / "ctrlc"
+    proc = _make(playbooks, "ctrlc", {"experiment_lifecycle_max_replicas": 2, "experiment_lifecycle_repetitions": 6,
+                                      "experiment_lifecycle_layouts": ["replicas"]})
+    try:
+        _wait_samples(proc, results_dir, 2)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode != 0
+    assert "== the run interrupted (exit 130): merging the samples that finished" in out, out[-3000:]
+    document = json.loads((results_dir / "results.json").read_text())
+    assert document["partial"] == "the run interrupted (exit 130) before it finished."
+    assert sum(len(p["samples"]) for p in document["results"]) >= 2
+    assert (results_dir / "report.html").is_file()
+    assert not process.processes_under(playbooks.work_dir), "the interrupted run was torn down"
+    assert not process.port_in_use(ports[0])
+
+
+def test_a_full_results_folder_is_named_and_nothing_is_corrupt(cluster, tmp_path):
+    """The results folder on a file system that fills up: the first sample is
+    kept whole; the one that no longer fits fails naming the folder and leaves
+    no half-written file; the folder still merges."""
+    if os.geteuid() != 0:
+        pytest.fail("this fault test mounts a small tmpfs and needs root (CI runs as root)")
+    folder = tmp_path / "small"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", str(folder)], check=True)
+    try:
+        first = experiment.lifecycle_from_params(params(cluster, tmp_path, results_dir=str(folder), repetition=1))
+        assert not first.failed, first.message
+        kept = Path(first.result["path"])
+        whole = kept.read_text()
+        filler = folder / "filler"
+        try:  # fill what is left, to the last block
+            with open(filler, "wb") as out:
+                while True:
+                    out.write(b"\0" * 4096)
+                    out.flush()
+        except OSError:
+            pass
+        second = experiment.lifecycle_from_params(params(cluster, tmp_path, results_dir=str(folder), repetition=2))
+        assert second.failed
+        assert f"cannot keep the sample in the results folder {folder}: No space left on device" in second.message, second.message
+        assert kept.read_text() == whole
+        assert sorted(p.name for p in (folder / "samples").iterdir()) == [kept.name], "no half-written file is left"
+        filler.unlink()
+        merged = merge.aggregate(folder, SCHEMA, "full")
+        assert merged["samples"] == 1
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)

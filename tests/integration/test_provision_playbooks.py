@@ -140,6 +140,36 @@ def test_interrupted_provision_then_teardown_leaves_nothing(playbooks):
     assert not still, f"ports still listening after teardown: {sorted(still)}"
 
 
+def test_a_provision_interrupted_with_ctrl_c_says_how_to_tear_down(playbooks):
+    """SIGINT (Ctrl-C) halfway through a provision run as `ansible-playbook`:
+    the output says the testbed may still run and how to tear it down, and
+    that teardown leaves nothing."""
+    clusters = _clusters(2, nodes=2)
+    playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_clusters": clusters})
+    proc = subprocess.Popen(playbooks.command("playbooks/toolchain.yml", "playbooks/provision.yml"), env=playbooks.env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(process.processes_under(playbooks.work_dir)) < 2:
+            assert proc.poll() is None, "the provision finished before it could be interrupted"
+            assert time.monotonic() < deadline, "no testbed process appeared"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    flat = " ".join(out.split())
+    assert proc.returncode != 0
+    assert "fedbench: the run was interrupted before it finished. What it started may still be running; tear it down with" in flat, out[-3000:]
+    assert f"ansible-playbook playbooks/teardown.yml -i {playbooks.inventory}" in flat
+    down = playbooks.teardown()
+    assert down.returncode == 0 and "fedbench: the run" not in down.stdout, down.stdout[-3000:]
+    assert not process.processes_under(playbooks.work_dir)
+    assert not {c["apiserver_port"] for c in clusters} & process.listening_ports()
+
+
 USER_KUBECONFIG = """apiVersion: v1
 kind: Config
 clusters: [{name: mine, cluster: {server: "https://127.0.0.1:1"}}]

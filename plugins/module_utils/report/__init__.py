@@ -64,7 +64,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure { display: inline-block; margin: 0.5em; } figcaption { font-size: 0.85em; color: #555; }
 .note { background: #fff6d6; padding: 0.5em 1em; border-left: 4px solid #e0b000; }
 </style></head><body>
-<h1>fedbench run {{ run_id }}</h1>
+<h1>fedbench run {{ run_id }}{% if partial %} (partial){% endif %}</h1>
+{% if partial %}<p class="note" id="partial"><strong>Partial: {{ partial }}</strong> Only the samples that finished are shown.</p>{% endif %}
 <h2>Environment</h2>
 <table>
 <tr><th>testbed</th><td>{{ env.kind }}</td></tr>
@@ -72,6 +73,7 @@ figure { display: inline-block; margin: 0.5em; } figcaption { font-size: 0.85em;
 <tr><th>clusters</th><td>{% for c in env.clusters %}{{ c.name }} ({{ c.role }}, {{ c.nodes }} nodes){% if not loop.last %}, {% endif %}{% endfor %}</td></tr>
 <tr><th>host</th><td>{{ env.host.cores }} cores, {{ env.memory }} GiB, {{ env.host.platform }}</td></tr>
 <tr><th>frameworks</th><td>{{ frameworks | join(', ') }}</td></tr>
+{% for s in skipped %}<tr><th>skipped: {{ s.framework }}</th><td id="skipped-{{ s.framework }}">{{ s.reason }}</td></tr>{% endfor %}
 <tr><th>generated</th><td>{{ generated }}</td></tr>
 </table>
 
@@ -154,6 +156,8 @@ def render(results_dir: str | Path, schema: str | Path) -> dict[str, Any]:
         sections=sections,
         rows=rows,
         restarts=document.get("restarts") or [],
+        partial=document.get("partial") or "",
+        skipped=document.get("skipped") or [],
     )
     report = results_dir / "report.html"
     results.write_text_atomic(report, page)

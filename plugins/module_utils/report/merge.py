@@ -100,26 +100,49 @@ def run_restarts(restarts: list[Mapping[str, Any]], envelopes: list[Mapping[str,
     return [dict(r) for r in restarts if str(r.get("time", "")) >= first]
 
 
+def read_skipped(results_dir: Path) -> list[dict[str, str]]:
+    """Frameworks that could not run on this testbed, and why (skipped/<name>.json)."""
+    out = []
+    for path in sorted((Path(results_dir) / "skipped").glob("*.json")):
+        try:
+            entry = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise results.ResultsError(f"{path}: not a record of a skipped framework ({exc})") from exc
+        out.append({"framework": str(entry.get("framework") or path.stem), "reason": str(entry.get("reason") or "")})
+    return out
+
+
 def to_markdown(document: Mapping[str, Any]) -> str:
     """Each experiment's own section, in the registry's order."""
     lines = [f"# fedbench run {document['run_id']}"]
+    if document.get("partial"):
+        lines += ["", f"**Partial: {document['partial']}** Only the samples that finished are here."]
+    for entry in document.get("skipped") or []:
+        lines += ["", f"**Skipped: {entry['framework']}.** {entry['reason']}"]
     lines += restart_lines(document.get("restarts") or [])
     for name, spec in registry.EXPERIMENTS.items():
         lines += spec.markdown([p for p in document["results"] if p["experiment"] == name])
     return "\n".join(lines) + "\n"
 
 
-def aggregate(results_dir: str | Path, schema_path: str | Path, run_id: str, restarts: list[Mapping[str, Any]] = ()) -> dict[str, Any]:
+def aggregate(results_dir: str | Path, schema_path: str | Path, run_id: str, restarts: list[Mapping[str, Any]] = (),
+              partial: str = "") -> dict[str, Any]:
     """Sample files → results.json, summary.csv, summary.md. Returns the paths and counts.
 
     ``restarts``: what the testbed's supervisor recorded; those from the run's first
-    sample on go into results.json and the summary."""
+    sample on go into results.json and the summary. ``partial``: why the run did
+    not finish, when it did not (the results, summary and report say so)."""
     results_dir = Path(results_dir)
     envelopes = results.load_samples(results_dir)
     for env in envelopes:
         results.validate(env, schema_path, "envelope")
     document = {"schema": results.SCHEMA, "run_id": run_id, "results": merge(envelopes),
                 "restarts": run_restarts(list(restarts), envelopes)}
+    if partial:
+        document["partial"] = partial
+    skipped = read_skipped(results_dir)
+    if skipped:
+        document["skipped"] = skipped
     results.validate(document, schema_path)
     results.write_atomic(results_dir / "results.json", document)
     rows = csv_rows(document["results"])
@@ -133,5 +156,6 @@ def aggregate(results_dir: str | Path, schema_path: str | Path, run_id: str, res
         "points": len(document["results"]),
         "samples": sum(len(p["samples"]) for p in document["results"]),
         "restarts": document["restarts"],
+        "partial": partial,
         "markdown": markdown,
     }
