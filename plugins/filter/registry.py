@@ -36,6 +36,8 @@ KNOWN = (
     "fedbench_run_id",
     "fedbench_run_frameworks",
     "fedbench_run_dataplanes",
+    "fedbench_skipped",
+    "fedbench_tool_env",
 )
 
 
