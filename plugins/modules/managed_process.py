@@ -23,6 +23,7 @@ options:
   pid_file: {type: path, required: true, description: "Where its pid is kept."}
   log_file: {type: path, required: true, description: "Where its output goes."}
   health_url: {type: str, default: "", description: "An http URL on 127.0.0.1 that answers 2xx once it is up."}
+  ready_pattern: {type: str, default: "", description: "For a program with no health endpoint - a regular expression its log shows once it is up (searched in what it writes after this start)."}
   ports: {type: list, elements: int, default: [], description: "Ports it will listen on."}
   env: {type: dict, default: {}, description: "Extra environment."}
   state: {type: str, choices: [started, stopped], default: started, description: "Started or stopped."}
@@ -61,6 +62,7 @@ ARGUMENT_SPEC = dict(
     pid_file=dict(type="path", required=True),
     log_file=dict(type="path", required=True),
     health_url=dict(type="str", default=""),
+    ready_pattern=dict(type="str", default=""),
     ports=dict(type="list", elements="int", default=[]),
     env=dict(type="dict", default={}),
     state=dict(type="str", choices=["started", "stopped"], default="started"),
@@ -73,7 +75,8 @@ ARGUMENT_SPEC = dict(
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     p = module.params
-    proc = Managed(p["name"], p["argv"], Path(p["pid_file"]), Path(p["log_file"]), p["health_url"], p["env"], p["ports"], p["detach"])
+    proc = Managed(p["name"], p["argv"], Path(p["pid_file"]), Path(p["log_file"]), p["health_url"], p["env"], p["ports"], p["detach"],
+                   ready_pattern=p["ready_pattern"])
     if module.check_mode:
         running = proc.pid() is not None
         module.exit_json(changed=running != (p["state"] == "started"), pid=proc.pid())

@@ -113,5 +113,7 @@ def test_per_cluster_phases():
         ev(5.30, "Deployment", "DELETED", "d", cluster="m2"),
     ]
     out = phases.per_cluster(events, {"create_sent": 1.0, "delete_sent": 5.0}, {"m1": 2, "m2": 1})
-    assert out["m1"] == {"replicas": 2, "deployment_observed": 0.1, "ready": 0.5, "deployment_gone": 0.1, "pods_gone": None}
+    assert out["m1"] == {"replicas": 2, "deployment_observed": 0.1, "ready": 0.5, "deployment_gone": 0.1, "pods_gone": None,
+                         "pod_created_first": None, "pod_created_last": None, "pod_running_first": None, "pod_running_last": None,
+                         "pod_ready_first": None, "pod_ready_last": None}
     assert out["m2"]["ready"] == 0.7 and out["m2"]["deployment_gone"] == 0.3

@@ -141,6 +141,10 @@ class Managed:
     # detach runs them through `setsid --fork`, so their parent is gone before
     # they start, and finds their pid by their exact command line.
     detach: bool = False
+    # For a program with no health endpoint: a regex its log shows once it is
+    # up (EdgeNet's controller: "Started workers", after its caches synced).
+    ready_pattern: str = ""
+    _log_start: int = 0
 
     def pid(self) -> int | None:
         try:
@@ -160,6 +164,8 @@ class Managed:
         return pid
 
     def healthy(self) -> bool:
+        if self.ready_pattern:
+            return self.pid() is not None and self._log_says(self.ready_pattern)
         if not self.health_url:
             return self.pid() is not None
         try:
@@ -183,6 +189,7 @@ class Managed:
                 raise ProcessError(f"{self.name}: port {port} is already in use on 127.0.0.1")
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self._log_start = self.log_file.stat().st_size if self.log_file.exists() else 0  # readiness is read from here on
         log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child
         try:
             proc = subprocess.Popen(
@@ -221,7 +228,18 @@ class Managed:
                 return True
             time.sleep(0.2)
         self.stop()
-        raise ProcessError(f"{self.name} did not become healthy at {self.health_url} within {timeout:.0f}s; log {self.log_file}:\n{self.log_tail()}")
+        what = f"say {self.ready_pattern!r} in its log" if self.ready_pattern else f"become healthy at {self.health_url}"
+        raise ProcessError(f"{self.name} did not {what} within {timeout:.0f}s; log {self.log_file}:\n{self.log_tail()}")
+
+    def _log_says(self, pattern: str) -> bool:
+        import re
+
+        try:
+            with open(self.log_file, "rb") as log:
+                log.seek(self._log_start)
+                return re.search(pattern, log.read().decode(errors="replace")) is not None
+        except OSError:
+            return False
 
     def _find(self) -> int | None:
         wanted = [str(a).encode() for a in self.argv]

@@ -83,7 +83,11 @@ def all_gone(state: State, workload: Workload) -> bool:
 
 def _partial(adapter: Adapter, recorder: Recorder | None, marks: dict[str, Mark], workload: Workload, sample: str) -> dict[str, Any]:
     events = [e.as_dict() for e in recorder.events()] if recorder else []
-    return build_sample(events, marks, workload, sample, recorder, adapter.member_totals(workload, sample))
+    out = build_sample(events, marks, workload, sample, recorder, adapter.member_totals(workload, sample), adapter.phase_clusters())
+    where = adapter.placement(out["pods"])
+    if where is not None:
+        out["placement"] = where
+    return out
 
 
 def build_sample(
@@ -92,10 +96,22 @@ def build_sample(
     workload: Workload,
     sample: str,
     recorder: Recorder | None = None,
-    shares: Mapping[str, int] | None = None,
+    shares: Mapping[str, int | None] | None = None,
+    phase_clusters: list[str] | None = None,
 ) -> dict[str, Any]:
+    """The sample from its events. ``phase_clusters``: the clusters whose events
+    make the sample's create-side phases and pods (the framework's view, e.g.
+    Liqo's host, whose pods stand for the members' real ones); None: every
+    cluster. The delete side is every cluster's (gone: nothing of the sample
+    left anywhere); every cluster's events stay in ``events`` and feed
+    ``per_cluster``."""
     mono = {k: m.mono for k, m in marks.items()}
-    derived = phase_lib.derive(events, mono, replicas=workload.replicas, deployments=workload.deployments) if "create_sent" in mono else {}
+    viewed = events if phase_clusters is None else [e for e in events if e["cluster"] in phase_clusters]
+    derived = phase_lib.derive(viewed, mono, replicas=workload.replicas, deployments=workload.deployments) if "create_sent" in mono else {}
+    if phase_clusters is not None and derived:
+        # "gone" is every cluster's: nothing of the sample left anywhere.
+        everywhere = phase_lib.derive(events, mono, replicas=workload.replicas, deployments=workload.deployments)
+        derived.update({name: everywhere[name] for name in phase_lib.DELETE_PHASES})
     per_cluster = phase_lib.per_cluster(events, mono, shares) if shares and "create_sent" in mono else {}
     return {
         "per_cluster": per_cluster,
@@ -103,7 +119,7 @@ def build_sample(
         "marks": {k: asdict(m) for k, m in marks.items()},
         "phases": derived,
         "headline": {h: derived.get(p) for h, p in phase_lib.HEADLINE.items()},
-        "pods": phase_lib.pod_startup(events),
+        "pods": phase_lib.pod_startup(viewed),
         "order_violations": phase_lib.ordered(derived),
         "watch": {
             "events": len(events),

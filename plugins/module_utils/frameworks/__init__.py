@@ -19,7 +19,7 @@ from __future__ import annotations
 import types
 
 # The registry: one module per framework.
-from ansible_collections.fedbench.testbed.plugins.module_utils.frameworks import istio, kubefed, native  # noqa: F401
+from ansible_collections.fedbench.testbed.plugins.module_utils.frameworks import edgenet, istio, kubefed, liqo, native  # noqa: F401
 
 FRAMEWORKS: dict[str, types.ModuleType] = {
     module.NAME: module for module in list(globals().values()) if isinstance(module, types.ModuleType) and hasattr(module, "KIND")

@@ -137,9 +137,22 @@ class Adapter:
     def cleanup(self, workload: Workload, timeout: float = 120) -> None:
         raise NotImplementedError
 
-    def member_totals(self, workload: Workload, sample: str) -> dict[str, int]:
-        """Replicas each cluster that runs pods should end up with."""
+    def member_totals(self, workload: Workload, sample: str) -> dict[str, int | None]:
+        """Replicas each cluster that runs pods should end up with (None: the
+        framework decides while the sample runs; the sample records what it did)."""
         raise NotImplementedError
+
+    def placement(self, pods: list[Mapping[str, Any]]) -> dict[str, Any] | None:
+        """Where the framework put the sample's pods, for frameworks that choose
+        (recorded in the sample as ``placement``); None: nothing to say."""
+        return None
+
+    def phase_clusters(self) -> list[str] | None:
+        """The clusters whose watched objects make the sample's own phases and
+        pods (None: all of them). A framework whose host cluster holds a stand-in
+        for every pod it places elsewhere (Liqo) names the host, so that a pod is
+        not counted twice; the other clusters' phases are in ``per_cluster``."""
+        return None
 
     def warm(self, workload: Workload) -> None:
         """Read the collection the create goes to, so that the timed request

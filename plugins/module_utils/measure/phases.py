@@ -219,23 +219,37 @@ def ordered(phases: Mapping[str, float | None]) -> list[str]:
     return bad
 
 
-def per_cluster(events: list[Mapping[str, Any]], marks: Mapping[str, float], shares: Mapping[str, int]) -> dict[str, dict[str, float | None]]:
+def per_cluster(events: list[Mapping[str, Any]], marks: Mapping[str, float], shares: Mapping[str, int | None]) -> dict[str, dict[str, float | None]]:
     """Per member cluster, for frameworks that place the workload on several:
-    its Deployment observed and its share ready (after ``create_sent``), its
-    Deployments and pods gone (after ``delete_sent``)."""
+    its Deployment observed and its share ready (after ``create_sent``), the
+    first and last of its pods created, running and ready, its Deployments and
+    pods gone (after ``delete_sent``). A share of ``None`` is one the framework
+    decides while the sample runs (Liqo's scheduler): the cluster's share is
+    then the pods it was seen to run, and it is ready when they all are."""
     t0, d0 = marks["create_sent"], marks.get("delete_sent")
     out: dict[str, dict[str, float | None]] = {}
     for cluster, share in shares.items():
         mine = [e for e in events if e["cluster"] == cluster]
         observed = [e["mono"] for e in _sorted(mine) if e["kind"] == "Deployment" and e["type"] != "DELETED"]
-        ready = first_time_total(mine, "Deployment", "ready_replicas", share, t0) if share else None
+        pods = pod_timelines(mine)
+        count = share if share is not None else len(pods)
+        if share is None:
+            ready_times = [p["steps"].get("ready") for p in pods.values()]
+            ready = max(ready_times) if ready_times and None not in ready_times else None
+        else:
+            ready = first_time_total(mine, "Deployment", "ready_replicas", share, t0) if share else None
         entry: dict[str, float | None] = {
-            "replicas": share,
+            "replicas": count,
             "deployment_observed": _ms(observed[0] - t0) if observed else None,
             "ready": _ms(ready - t0) if ready is not None else None,
             "deployment_gone": None,
             "pods_gone": None,
         }
+        for step in ("created", "running", "ready"):
+            times = [p["steps"][step] for p in pods.values() if step in p["steps"]]
+            first, last = _spread(times, t0)
+            entry[f"pod_{step}_first"] = first
+            entry[f"pod_{step}_last"] = last if count and len(times) >= count else None
         if d0 is not None:
             gone_d = first_time_empty(mine, "Deployment", d0)
             gone_p = first_time_empty(mine, "Pod", d0)

@@ -174,8 +174,9 @@ def plot_beside(runs: list[tuple[str, list[Mapping[str, Any]]]], out: Path, pref
             plt.close(fig)
             continue
         ax.set_xscale("log", base=2)
+        ax.set_yscale("log")  # two testbeds can differ by orders of magnitude
         ax.set_xlabel("replicas (log2)")
-        ax.set_ylabel("seconds (mean ± stdev)")
+        ax.set_ylabel("seconds (mean ± stdev, log)")
         ax.set_title(title)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
