@@ -39,6 +39,21 @@ def mesh_layout(clusters, instances=2, echo_port=18080, gateway_base_port=18100)
     return out
 
 
+def istio_gateway_addresses(clusters):
+    """The address each cluster's east-west gateway is reached at by its peers,
+    by cluster name: where the project owns the cluster and its nodes are real
+    (kind), its control-plane node's address (capabilities.peer_server's host);
+    elsewhere nothing (a load balancer gives the gateway its address)."""
+    from urllib.parse import urlparse
+
+    out = {}
+    for c in clusters or []:
+        caps = c.get("capabilities") or {}
+        if caps.get("owned") and not caps.get("simulated_nodes") and caps.get("peer_server"):
+            out[c["name"]] = urlparse(caps["peer_server"]).hostname
+    return out
+
+
 class FilterModule:
     def filters(self):
-        return {"mesh_layout": mesh_layout}
+        return {"mesh_layout": mesh_layout, "istio_gateway_addresses": istio_gateway_addresses}

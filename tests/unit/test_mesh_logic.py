@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from ansible_collections.fedbench.testbed.plugins.filter.mesh import mesh_layout
+from ansible_collections.fedbench.testbed.plugins.filter.mesh import istio_gateway_addresses, mesh_layout
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import burst
 from ansible_collections.fedbench.testbed.plugins.module_utils.frameworks.mesh import gateway
 
@@ -156,6 +156,18 @@ def test_mesh_layout_assigns_addresses_ports_and_peers():
     assert layout[1]["peer"] == "a" and layout[1]["peer_eastwest_port"] == 18101
     with pytest.raises(Exception, match="at least two clusters"):
         mesh_layout([{"name": "a"}])
+
+
+def test_east_west_gateways_get_the_node_address_only_on_owned_real_nodes():
+    kind = {"owned": True, "simulated_nodes": False, "peer_server": "https://172.18.0.2:6443"}
+    clusters = [
+        {"name": "k", "capabilities": kind},
+        {"name": "e", "capabilities": {"owned": True, "simulated_nodes": True, "peer_server": "https://127.0.0.1:1"}},
+        {"name": "x", "capabilities": {"owned": False, "simulated_nodes": False, "peer_server": "https://10.0.0.1"}},
+        {"name": "n"},
+    ]
+    assert istio_gateway_addresses(clusters) == {"k": "172.18.0.2"}
+    assert istio_gateway_addresses(None) == {}
 
 
 @pytest.mark.parametrize(
