@@ -163,7 +163,7 @@ def main() -> None:
         if module.check_mode:
             module.exit_json(changed=False)
         names = [c["name"] for c in p["clusters"] if isinstance(c, dict) and c.get("name")]
-        result = kind.down(work_dir=work_dir, names=names, report=report)
+        result = kind.down(work_dir=work_dir, names=names, cache=cache, report=report)
         module.exit_json(changed=bool(result["deleted"] or result["network_removed"]), progress=progress, **result)
     except (TestbedError, engine.EngineError, images.BuildError) as exc:
         module.fail_json(msg=str(exc), progress=progress)

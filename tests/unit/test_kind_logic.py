@@ -62,6 +62,18 @@ def test_daemon_config_keeps_to_its_own_files_and_addresses(tmp_path):
     assert "default-runtime" not in engine.daemon_config(data_root=tmp_path, run_dir=tmp_path, wrapper=None, pools=[])
 
 
+def test_a_daemon_that_died_with_containers_is_noticed(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "dockerd.pid").write_text("999999999")  # no such process
+    assert engine.left_by_dead_daemon(tmp_path, run) == []
+    containers = tmp_path / "docker" / "data" / "containers"
+    containers.mkdir(parents=True)
+    assert engine.left_by_dead_daemon(tmp_path, run) == []
+    (containers / "abc").mkdir()
+    assert engine.left_by_dead_daemon(tmp_path, run) == [f"1 container(s) in {tmp_path / 'docker' / 'data'}"]
+
+
 BEFORE = "-P INPUT ACCEPT\n-P FORWARD ACCEPT\n-P OUTPUT ACCEPT\n"
 AFTER = """-P INPUT ACCEPT
 -P FORWARD DROP

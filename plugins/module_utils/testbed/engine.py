@@ -474,8 +474,13 @@ def stop_daemon(run_dir: Path = RUN_DIR, grace: float = 30) -> list[int]:
 
     stopped = []
     pid = project_pid(run_dir)
+    data_root = _data_root_of(pid) if pid else None
     if pid:
         stopped += process.kill_all([pid], grace=grace)
+    # dockerd bind-mounts its data root onto itself (private propagation) and
+    # leaves it mounted when it dies
+    for mount in _mounts_under(data_root) if data_root else []:
+        _run(["umount", "-l", mount])
     # containerd and shims it started name the exec root on their command lines
     leftovers = process.processes_under(run_dir) if run_dir.exists() else {}
     stopped += process.kill_all(leftovers, grace=5)
@@ -486,6 +491,16 @@ def stop_daemon(run_dir: Path = RUN_DIR, grace: float = 30) -> list[int]:
     return stopped
 
 
+def _data_root_of(pid: int) -> Path | None:
+    """The data root of the dockerd with this pid, from its --config-file."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        config = Path(argv[argv.index("--config-file") + 1])
+        return Path(json.loads(config.read_text())["data-root"])
+    except (OSError, ValueError, IndexError, KeyError):
+        return None
+
+
 def _mounts_under(path: Path) -> list[str]:
     try:
         lines = Path("/proc/self/mounts").read_text().splitlines()
@@ -493,6 +508,23 @@ def _mounts_under(path: Path) -> list[str]:
         return []
     prefix = str(path)
     return sorted({line.split()[1] for line in lines if len(line.split()) > 1 and line.split()[1].startswith(prefix)}, reverse=True)
+
+
+def left_by_dead_daemon(cache: Path, run_dir: Path = RUN_DIR) -> list[str]:
+    """What the project's daemon left when it died without stopping (a machine
+    or sandbox restart): containers in its data root, its run folder, mounts of
+    either. Empty while it runs, or when it stopped cleanly."""
+    if project_pid(run_dir) is not None:
+        return []
+    data = cache / "docker" / "data"
+    left = []
+    containers = data / "containers"
+    if containers.is_dir() and any(containers.iterdir()):
+        left.append(f"{sum(1 for _ in containers.iterdir())} container(s) in {data}")
+    mounts = _mounts_under(data) + _mounts_under(run_dir)
+    if mounts:
+        left.append(f"{len(mounts)} mount(s) under {data} and {run_dir}")
+    return left
 
 
 def ensure(cache: Path, report: Reporter = _quiet) -> Engine:

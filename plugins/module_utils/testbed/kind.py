@@ -441,11 +441,20 @@ def delete(name: str, *, engine: engines.Engine, work_dir: Path) -> None:
     (state_dir(work_dir) / f"{name}.json").unlink(missing_ok=True)
 
 
-def down(*, work_dir: Path, names: list[str] | None = None, report: Reporter = _quiet) -> dict[str, Any]:
+def down(*, work_dir: Path, names: list[str] | None = None, cache: Path | None = None,
+         report: Reporter = _quiet) -> dict[str, Any]:
     """Delete every cluster this work dir made (the inventory's and any an
     interrupted run left), then the network, then the engine if the project
-    runs it and nothing else is in it, and put the machine's settings back."""
+    runs it and nothing else is in it, and put the machine's settings back.
+    When the project's daemon died with containers in it (the machine
+    restarted under a run), it is started again to delete them: stopping
+    what is left of it by hand would leave their mounts and network behind."""
     engine = engines.running_project_engine()
+    if engine is None and cache is not None and os.geteuid() == 0:
+        left = engines.left_by_dead_daemon(cache)
+        if left:
+            report(f"the project's Docker daemon is not running but left {'; '.join(left)}: starting it to delete them")
+            engine = engines.start_daemon(cache, report)
     if engine is None:
         engine, _ = engines.user_engine()
     result: dict[str, Any] = {"deleted": [], "network_removed": False}
