@@ -64,16 +64,19 @@ def test_placement_obeys_the_selector_and_a_second_install_changes_nothing(sites
     results.validate(envelope, SCHEMA, "envelope")
     sample = envelope["samples"][0]
     assert sample["status"] == "ok" and sample["order_violations"] == []
-    # every pod on a node of Lyon, as the API says of those nodes
-    assert sample["placement"]["all_match"] and sample["placement"]["pods_per_city"] == {"Lyon": 4}
-    assert {cities[p["node"]] for p in sample["pods"]} == {"Lyon"} and len(sample["pods"]) == 4
+    # every pod on a node of Lyon, as the API says of those nodes; more pods
+    # than replicas when EdgeNet's reordered node list rolled the Deployment
+    placed = sample["placement"]
+    assert placed["all_match"] and list(placed["pods_per_city"]) == ["Lyon"]
+    assert placed["pods_per_city"]["Lyon"] == placed["pods_seen"] == len(sample["pods"]) >= 4
+    assert {cities[p["node"]] for p in sample["pods"]} == {"Lyon"}
     # the SelectiveDeployment made the Deployment, then the pods (a phase of its own)
     assert 0 < sample["phases"]["deployment_observed"] <= sample["phases"]["pod_created_first"]
     # the default selector: the host site's country, every node of it
     out = experiment.lifecycle_from_params(_params(sites, tmp_path, replicas=8, repetition=2))
     sample = json.loads(Path(out.result["path"]).read_text())["samples"][0]
     assert sample["status"] == "ok" and sample["placement"]["selector"][0] == {"name": "Country", "value": ["FR"], "operator": "In"}
-    assert sample["placement"]["all_match"] and sum(sample["placement"]["pods_per_city"].values()) == 8
+    assert sample["placement"]["all_match"] and sum(sample["placement"]["pods_per_city"].values()) == sample["placement"]["pods_seen"] >= 8
 
 
 def test_a_quantity_beyond_the_matching_nodes_is_reported_as_the_controller_reports_it(sites):

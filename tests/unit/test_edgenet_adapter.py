@@ -65,5 +65,5 @@ def test_placement_names_pods_outside_the_selector():
     labels = {"a": {"edge-net.io/city": "Lyon"}, "b": {"edge-net.io/city": "Paris"}}
     selector = [{"name": "City", "value": ["Lyon"], "operator": "In"}]
     out = edgenet.placement([{"node": "a"}, {"node": "a"}, {"node": "b"}, {"node": None}], labels, selector)
-    assert out["pods_per_city"] == {"Lyon": 2, "Paris": 1} and out["outside_selector"] == ["b"] and not out["all_match"]
+    assert out["pods_per_city"] == {"Lyon": 2, "Paris": 1} and out["outside_selector"] == ["b"] and not out["all_match"] and out["pods_seen"] == 3
     assert edgenet.placement([{"node": "a"}], labels, selector)["all_match"]

@@ -143,7 +143,11 @@ def matches(labels: Mapping[str, str], selector: list[Mapping[str, Any]]) -> boo
 
 
 def placement(pods: list[Mapping[str, Any]], node_labels: Mapping[str, Mapping[str, str]], selector: list[Mapping[str, Any]]) -> dict[str, Any]:
-    """Where the pods ran: pods per city and per node, and the nodes that do not match the selector."""
+    """Where the pods ran: pods per city and per node, and the nodes that do not
+    match the selector. Every pod the sample saw counts: EdgeNet
+    v1.0.0-alpha.5 rebuilds its node list in its lister's (unordered) order and
+    updates the Deployment when the list's order differs, which rolls the pods,
+    so a sample may see more pods than replicas (``pods_seen``)."""
     per_city: dict[str, int] = {}
     per_node: dict[str, int] = {}
     outside = set()
@@ -158,7 +162,7 @@ def placement(pods: list[Mapping[str, Any]], node_labels: Mapping[str, Mapping[s
         if not matches(labels, selector):
             outside.add(node)
     return {"selector": selector, "pods_per_city": per_city, "pods_per_node": per_node, "outside_selector": sorted(outside),
-            "all_match": not outside}
+            "all_match": not outside, "pods_seen": sum(per_node.values())}
 
 
 # --------------------------------------------------------------------------
