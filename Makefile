@@ -37,11 +37,14 @@ toolchain: venv
 
 # A run that fails or is interrupted (Ctrl-C) still merges and reports the
 # samples that finished, marked partial, and tears the testbed down.
+# ansible-playbook exits 99 when it is interrupted; the shell's trap may run
+# only after that exit has been read, so 99 counts as interrupted too.
 bench: toolchain
 	@echo "== bench: run $(FEDBENCH_RUN_ID) on $(INVENTORY)"
 	rc=0; how=failed; trap 'how=interrupted; rc=130' INT TERM; \
 	FEDBENCH_UNDER_MAKE=1 $(PLAYBOOK) site.yml || rc=$$((rc ? rc : $$?)); \
 	trap '' INT; \
+	if [ $$rc -eq 99 ]; then how=interrupted; rc=130; fi; \
 	if [ $$rc -ne 0 ]; then echo "== the run $$how (exit $$rc): merging the samples that finished and drawing their report, marked partial; then teardown"; \
 	  $(PLAYBOOK) playbooks/report.yml -e "report_partial='the run $$how (exit $$rc) before it finished.'" || true; fi; \
 	$(PLAYBOOK) playbooks/teardown.yml || rc=$$((rc ? rc : $$?)); \

@@ -116,7 +116,8 @@ def test_teardown_removes_liqo_from_every_cluster(peered):
             if not left or time.monotonic() > deadline:
                 break
             time.sleep(2)
-        assert not left, f"{cluster['name']}: Liqo's CRDs and namespaces are gone, but not {left}"
+        assert not left, f"{cluster['name']}: Liqo's CRDs and namespaces are gone, but not {left}; teardown said: " + " ".join(
+            line for line in out.stdout.splitlines() if "liqo:" in line)
     nodes = kube.request(_client(peered.clusters[0]), "GET", "/api/v1/nodes", query=[("labelSelector", "liqo.io/type=virtual-node")])["items"]
     assert nodes == []
 

@@ -58,9 +58,9 @@ def test_provision_twice_then_teardown_twice(playbooks):
         ({"fedbench_testbed": "embedded", "fedbench_clusters": [{"name": "a", "apiserver_port": 40001}, {"name": "a", "apiserver_port": 40002}]},
          "cluster name 'a' appears twice in the list of clusters"),
         ({"fedbench_testbed": "kind", "fedbench_clusters": [{"name": "k1", "role": "host"}]},
-         "The kind testbed needs kind and a running Docker engine. Missing: kind (not on PATH);"),
+         "cluster 'k1': apiserver_port is required (the API server is published on 127.0.0.1 at it)"),
     ],
-    ids=["unknown-testbed", "zero-clusters", "duplicate-name", "kind-without-kind"],
+    ids=["unknown-testbed", "zero-clusters", "duplicate-name", "kind-without-a-port"],
 )
 def test_bad_input_fails_with_a_message_that_names_it(playbooks, group_vars, message):
     playbooks.inventory_with(group_vars)

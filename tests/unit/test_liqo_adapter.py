@@ -70,3 +70,16 @@ def test_a_sample_is_the_hosts_view_and_each_member_has_its_own_phases():
     assert (m1["replicas"], m1["pod_created_last"], m1["pod_running_last"], m1["ready"], m1["pods_gone"]) == (1, 0.3, 1.0, 1.0, 0.5)
     assert (m2["replicas"], m2["pod_created_first"], m2["ready"], m2["pods_gone"]) == (1, 0.35, 1.1, 0.7)
     assert m1["deployment_observed"] is None  # no Deployment in a provider: only ShadowPods and their pods
+
+
+def test_teardown_releases_only_objects_being_deleted_that_finalizers_hold():
+    from ansible_collections.fedbench.testbed.plugins.modules import uninstalled_leftovers as mod
+
+    items = [
+        {"metadata": {"name": "held", "deletionTimestamp": "t", "finalizers": ["liqo.io/x"]}},
+        {"metadata": {"name": "live", "finalizers": ["liqo.io/x"]}},
+        {"metadata": {"name": "going", "deletionTimestamp": "t"}},
+    ]
+    assert [o["metadata"]["name"] for o in mod.held(items)] == ["held"]
+    assert mod.wanted_namespace("liqo-tenant-m1", ["liqo", "liqo-tenant-*"])
+    assert mod.wanted_namespace("liqo", ["liqo"]) and not mod.wanted_namespace("liqo-x", ["liqo"])
