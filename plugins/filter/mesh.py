@@ -54,6 +54,23 @@ def istio_gateway_addresses(clusters):
     return out
 
 
+def istio_client_urls(layout, addresses):
+    """The layout's gateways with the URL clients use on real nodes: the
+    ingress gateway's address (port 80) where it is known, else the local
+    port-forward's (the layout's own URL); ``path`` says which."""
+    out = []
+    for gw in layout or []:
+        entry = dict(gw)
+        address = (addresses or {}).get(gw["cluster"])
+        if address:
+            entry["url"], entry["path"] = f"http://{address}:80/echo", "node address"
+        else:
+            entry["path"] = "kubectl port-forward (through the API server)"
+        out.append(entry)
+    return out
+
+
 class FilterModule:
     def filters(self):
-        return {"mesh_layout": mesh_layout, "istio_gateway_addresses": istio_gateway_addresses}
+        return {"mesh_layout": mesh_layout, "istio_gateway_addresses": istio_gateway_addresses,
+                "istio_client_urls": istio_client_urls}

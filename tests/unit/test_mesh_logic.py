@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from ansible_collections.fedbench.testbed.plugins.filter.mesh import istio_gateway_addresses, mesh_layout
+from ansible_collections.fedbench.testbed.plugins.filter.mesh import istio_client_urls, istio_gateway_addresses, mesh_layout
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import burst
 from ansible_collections.fedbench.testbed.plugins.module_utils.frameworks.mesh import gateway
 
@@ -188,3 +188,11 @@ def test_targets_are_checked_before_anything_is_sent(target, message):
 def test_loopback_and_the_testbeds_own_addresses_pass():
     assert burst.check_targets(["http://127.0.0.1:18100/echo", "https://127.0.5.1/x", "http://localhost:1/"])
     assert burst.check_targets(["https://10.1.2.3:443/echo"], allowed=["10.1.2.3"])
+
+
+def test_real_gateways_are_reached_at_their_node_else_through_a_port_forward():
+    layout = mesh_layout([{"name": "a"}, {"name": "b"}], 2, 18080, 18100)
+    out = istio_client_urls(layout, {"a": "172.28.0.2"})
+    assert (out[0]["url"], out[0]["path"]) == ("http://172.28.0.2:80/echo", "node address")
+    assert out[1]["url"] == "http://127.0.0.1:18110/echo" and "port-forward" in out[1]["path"]
+    assert "path" not in layout[0], "the layout itself is left as it was"

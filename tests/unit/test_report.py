@@ -207,3 +207,27 @@ def test_runs_on_two_testbeds_are_put_beside_each_other(tmp_path):
     parser.feed(html_text)
     assert len(parser.images) == 3 and all((tmp_path / src).is_file() and (tmp_path / src).stat().st_size > 1000 for src in parser.images)
     assert "Run a (A, embedded) beside run b (B, kind)" in html_text and "http://" not in html_text
+
+
+def test_the_emulated_and_the_real_mesh_are_set_side_by_side_slot_by_slot(tmp_path):
+    """An embedded run's istio-emulated burst and a kind run's istio burst are one
+    path measured two ways: one comparison row, both per-slot tables, and what
+    differs between the paths said."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    results.keep_sample(a, burst_envelope())
+    merge.aggregate(a, SCHEMA, "a")
+    real = burst_envelope()
+    real["framework"] = "istio"
+    real["testbed"] = dict(real["testbed"], kind="kind")
+    results.keep_sample(b, real)
+    merge.aggregate(b, SCHEMA, "b")
+    da, db = (json.loads((x / "results.json").read_text()) for x in (a, b))
+    rows = report.compare(da, db)
+    assert any(r["framework"] == "istio" and r["a"] is not None and r["b"] is not None for r in rows), rows
+    bursts = report.burst_sections(da, "A, embedded") + report.burst_sections(db, "B, kind")
+    assert [s["title"].split(":")[0] for s in bursts] == ["A, embedded", "B, kind"] and len(bursts[0]["rows"]) == 8
+    assert bursts[0]["rows"][0]["served_by"] == "host 3" and bursts[1]["rows"][7]["served_by"] == "member1 3"
+    text = report.compare_markdown("a", "b", rows, ("embedded", "kind"), bursts)
+    assert "## B, kind: burst, istio" in text and "one endpoint per network" in text
+    page = report.compare_html(da, db, rows, tmp_path / "c.html")
+    assert "one 503 from any peer pod ejects the whole peer" in Path(page["page"]).read_text()

@@ -170,8 +170,42 @@ def render(results_dir: str | Path, schema: str | Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------
 
 
+# Frameworks that are one path measured two ways: on simulated nodes the mesh
+# is an Envoy emulation of Istio's east-west path, on real nodes Istio itself;
+# a comparison of the two testbeds sets them side by side under one name.
+SAME_PATH = {"istio-emulated": "istio"}
+MESH_PATHS = (
+    "istio on the embedded testbed is the emulation (framework istio-emulated): one stock Envoy per cluster as the "
+    "gateway, echo servers as local processes, each local echo instance an endpoint of the gateway with the study's "
+    "outlier detection, the peer gateway over mTLS from the shared root as the failover. On kind it is Istio 1.29.1 "
+    "(stock Envoy in its proxies): the client enters at the ingress gateway on the node's address, the echo pods have "
+    "sidecars, and the peer cluster's pods are one endpoint per network (the peer's east-west gateway, mTLS "
+    "passthrough), so one 503 from any peer pod ejects the whole peer; Istio's own request metrics are off."
+)
+
+
 def _key(row: Mapping[str, Any]) -> tuple:
-    return (row["experiment"], row["framework"], str(row["point"]), row["metric"])
+    return (row["experiment"], SAME_PATH.get(row["framework"], row["framework"]), str(row["point"]), row["metric"])
+
+
+def burst_sections(doc: Mapping[str, Any], label: str) -> list[dict[str, Any]]:
+    """Each burst point of a run, slot by slot (served by, latency, errors), for a comparison page."""
+    out = []
+    for point in doc.get("results", []):
+        if point.get("experiment") != "burst" or not point.get("samples"):
+            continue
+        rows = []
+        for slot in point["samples"][0].get("slots", []):
+            lat = slot.get("latency") or {}
+            rows.append({
+                "slot": slot["slot"], "requests": slot["requests"], "ok": slot["successes"],
+                "served_by": ", ".join(f"{c} {n}" for c, n in sorted(slot["served_by"].items())) or "–",
+                "latency": f"{lat['p50']:.3f} / {lat['p99']:.3f}" if lat.get("count") else "–",
+                "errors": ", ".join(f"{c} {n}" for c, n in sorted(slot["errors"].items())) or "–",
+            })
+        out.append({"title": f"{label}: burst, {point['framework']}, client at {point['parameters'].get('local_cluster')}'s gateway",
+                    "status": point["samples"][0].get("status"), "rows": rows})
+    return out
 
 
 def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -221,7 +255,8 @@ def across_testbeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [dict(r, verdict=words.get(r["verdict"], r["verdict"])) for r in rows]
 
 
-def compare_markdown(a_id: str, b_id: str, rows: list[Mapping[str, Any]], testbeds: tuple[str, str] | None = None) -> str:
+def compare_markdown(a_id: str, b_id: str, rows: list[Mapping[str, Any]], testbeds: tuple[str, str] | None = None,
+                     bursts: list[Mapping[str, Any]] | None = None) -> str:
     lines = [
         f"# fedbench: run {a_id} (A) against {b_id} (B)",
         "",
@@ -242,6 +277,12 @@ def compare_markdown(a_id: str, b_id: str, rows: list[Mapping[str, Any]], testbe
             f"| {r['experiment']} | {r['framework']} | {r['point']} | {r['metric']} | {fmt(r['a'])} | {fmt(r['b'])} "
             f"| {change} | {fmt(r.get('noise'))} | {html.escape(r['verdict'])} |"
         )
+    for section in bursts or []:
+        lines += ["", f"## {section['title']} ({section['status']})", "",
+                  "| slot | requests | ok | served by | latency p50 / p99 (s) | errors |", "| ---: | ---: | ---: | --- | --- | --- |"]
+        lines += [f"| {r['slot']} | {r['requests']} | {r['ok']} | {r['served_by']} | {r['latency']} | {r['errors']} |" for r in section["rows"]]
+    if any(r["framework"] == "istio" and r["experiment"] == "burst" for r in rows) and testbeds and testbeds[0] != testbeds[1]:
+        lines += ["", MESH_PATHS]
     return "\n".join(lines) + "\n"
 
 
@@ -266,6 +307,11 @@ A change beyond the noise is what {{ testbed_b }} does differently (B worse / B 
 {% for r in rows %}<tr><td>{{ r.experiment }}</td><td>{{ r.framework }}</td><td>{{ r.point }}</td><td>{{ r.metric }}</td>
 <td class="num">{{ fmt(r.a) }}</td><td class="num">{{ fmt(r.b) }}</td><td class="num">{{ pct(r.change) }}</td><td class="num">{{ fmt(r.noise) }}</td><td>{{ r.verdict }}</td></tr>
 {% endfor %}</table>
+{% for section in bursts %}<h2>{{ section.title }} ({{ section.status }})</h2>
+<table><tr><th>slot</th><th>requests</th><th>ok</th><th>served by</th><th>latency p50 / p99 (s)</th><th>errors</th></tr>
+{% for r in section.rows %}<tr><td class="num">{{ r.slot }}</td><td class="num">{{ r.requests }}</td><td class="num">{{ r.ok }}</td><td>{{ r.served_by }}</td><td>{{ r.latency }}</td><td>{{ r.errors }}</td></tr>
+{% endfor %}</table>{% endfor %}
+{% if mesh_paths %}<p class="note">{{ mesh_paths }}</p>{% endif %}
 </body></html>
 """
 
@@ -288,6 +334,8 @@ def compare_html(a: Mapping[str, Any], b: Mapping[str, Any], rows: list[Mapping[
     images = [dict(i, file=f"{images_dir.name}/{i['file']}") for i in drawn]
     page = Environment(autoescape=True).from_string(COMPARE_TEMPLATE).render(
         a=a["run_id"], b=b["run_id"], testbed_a=testbed_a, testbed_b=testbed_b, images=images, rows=rows,
+        bursts=burst_sections(a, f"A, {testbed_a}") + burst_sections(b, f"B, {testbed_b}"),
+        mesh_paths=MESH_PATHS if testbed_a != testbed_b and any(r["framework"] == "istio" and r["experiment"] == "burst" for r in rows) else "",
         fmt=lambda v: "–" if v is None else f"{v:.4g}", pct=lambda v: "–" if v is None else f"{v * 100:+.1f} %",
     )
     results.write_text_atomic(dest, page)

@@ -681,15 +681,21 @@ def prune_node_images(engine: Engine, keep: str) -> list[str]:
     return removed
 
 
-def node_has(engine: Engine, node: str, qualified_ref: str) -> bool:
-    proc = docker(engine, "exec", node, "ctr", "--namespace", "k8s.io", "images", "ls", "-q", f"name=={qualified_ref}", check=False)
-    return proc.returncode == 0 and qualified_ref in proc.stdout.split()
+def node_has(engine: Engine, node: str, qualified_ref: str, digest: str | None = None) -> bool:
+    """Whether the node's containerd has this name (and, given one, at this manifest digest:
+    an image rebuilt under the same tag is imported again)."""
+    proc = docker(engine, "exec", node, "ctr", "--namespace", "k8s.io", "images", "ls", f"name=={qualified_ref}", check=False)
+    if proc.returncode != 0:
+        return False
+    rows = [line.split() for line in proc.stdout.splitlines()[1:]]
+    return any(row and row[0] == qualified_ref and (digest is None or digest in row) for row in rows)
 
 
 def load_into_node(engine: Engine, node: str, archive: Path, report: Reporter = _quiet) -> bool:
     """Import the archive into a kind node's containerd unless it is there; True if imported."""
-    name = oci.read_archive(archive)["name"]
-    if node_has(engine, node, name):
+    held = oci.read_archive(archive)
+    name = held["name"]
+    if node_has(engine, node, name, held["digest"]):
         return False
     report(f"loading {name} into node {node}")
     with open(archive, "rb") as stream:

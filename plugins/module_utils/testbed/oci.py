@@ -223,6 +223,7 @@ def read_archive(path: Path) -> dict:
         config = json.load(tar.extractfile(f"blobs/sha256/{manifest['config']['digest'][7:]}"))
     return {
         "name": entry["annotations"]["io.containerd.image.name"],
+        "digest": entry["digest"],
         "repo_tags": docker[0]["RepoTags"],
         "id": manifest["config"]["digest"],
         "layers": [layer["digest"] for layer in manifest["layers"]],

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import time
 from datetime import datetime, timezone
@@ -71,14 +72,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="fedbench echo server")
     parser.add_argument("--cluster", required=True)
     parser.add_argument("--instance", required=True)
-    parser.add_argument("--address", default="127.0.0.1")
+    parser.add_argument("--address", default="127.0.0.1",
+                        help="a 127.0.0.0/8 address, or 'pod': the pod's own address (POD_IP), inside a pod's network namespace")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--max-inflight", type=int, default=1)
     parser.add_argument("--work-ms", type=float, default=20.0, help="time each request takes")
     parser.add_argument("--stats-file", default="", help="where to write the counters on shutdown")
     args = parser.parse_args(argv)
-    if not args.address.startswith("127."):
-        parser.error(f"--address must be on 127.0.0.0/8, got {args.address}")
+    if args.address == "pod":
+        # In a pod, Istio's sidecar forwards inbound requests to the pod's own
+        # address, never to 127.0.0.1; the address is the pod's network
+        # namespace's, reachable only through the pod network.
+        args.address = os.environ.get("POD_IP", "")
+        if not args.address:
+            parser.error("--address pod needs POD_IP (the pod's status.podIP, through the downward API)")
+    elif not args.address.startswith("127."):
+        parser.error(f"--address must be on 127.0.0.0/8 (or 'pod'), got {args.address}")
     from aiohttp import web
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

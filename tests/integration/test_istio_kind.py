@@ -1,0 +1,122 @@
+"""Istio multi-primary on real kind clusters, every piece built here: istiod
+(pilot-discovery) and the proxies (pilot-agent, stock Envoy) in both
+clusters, the shared root CA plugged in, east-west gateways on the nodes'
+addresses, remote secrets, sidecar-injected echo servers. Envoy rejected no
+configuration istiod sent; a calm slot is served by the local cluster, a
+spike overflows to the peer; the peer's east-west gateway lets a certificate
+of the shared root through and refuses one from a foreign root; teardown
+leaves nothing."""
+from __future__ import annotations
+
+import socket
+import ssl
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.fedbench.testbed.plugins.module_utils import kube
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import burst
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded, kind
+
+from .conftest import Playbooks
+from .test_mesh import _foreign_cert
+
+A, B = "fbi-a", "fbi-b"
+HOME_CACHE_BEFORE = (Path.home() / ".kube" / "cache").exists()  # the user's own, if there is one
+SNI = "outbound_.80_._.echo.fedbench-echo.svc.cluster.local"
+
+
+def _client(cluster: dict):
+    from kubernetes import config
+
+    return config.new_client_from_config(config_file=cluster["kubeconfig"], context=cluster["context"])
+
+
+def _node_address(pb: Playbooks, name: str) -> str:
+    """The control-plane node's address on the project's network (its gateways' externalIPs)."""
+    api = _client(next(c for c in pb.clusters if c["name"] == name))
+    node = kube.request(api, "GET", "/api/v1/nodes", query=[("labelSelector", "node-role.kubernetes.io/control-plane")])["items"][0]
+    return next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory, binaries):
+    pb = Playbooks(tmp_path_factory.mktemp("istio"))
+    ports = embedded.free_ports(2)
+    pb.inventory_with({
+        "fedbench_testbed": "kind",
+        "fedbench_clusters": [{"name": A, "role": "host", "apiserver_port": ports[0]},
+                              {"name": B, "role": "member", "apiserver_port": ports[1]}],
+        "fedbench_frameworks": [], "fedbench_dataplanes": ["istio"], "fedbench_apimachinery": False,
+        "istio_base_ejection_seconds": 30,
+    })
+    try:
+        up = pb.run("playbooks/toolchain.yml", "playbooks/provision.yml", "playbooks/frameworks.yml", timeout=3600)
+        assert up.returncode == 0, up.stdout[-6000:]
+        pb.clusters = [{"name": n, "kubeconfig": str(pb.work_dir / "kubeconfigs" / n), "context": f"kind-{n}"} for n in (A, B)]
+        pb.up = up
+        yield pb
+    finally:
+        pb.teardown()
+
+
+def test_istiod_and_the_proxies_run_the_images_built_here_and_envoy_rejected_nothing(mesh):
+    for cluster in mesh.clusters:
+        api = _client(cluster)
+        pods = kube.request(api, "GET", "/api/v1/namespaces/istio-system/pods")["items"]
+        images = {c["image"] for p in pods for c in p["spec"]["containers"]}
+        assert images == {"fedbench.local/istio/pilot:1.29.1", "fedbench.local/istio/proxyv2:1.29.1"}, images
+        assert all(p["status"]["phase"] == "Running" for p in pods), [(p["metadata"]["name"], p["status"]["phase"]) for p in pods]
+        echo = kube.request(api, "GET", "/api/v1/namespaces/fedbench-echo/pods")["items"]
+        # the sidecar: a container, or a native sidecar (an init container that keeps running)
+        names = [{c["name"] for c in p["spec"]["containers"] + p["spec"].get("initContainers", [])} for p in echo]
+        assert echo and all(n >= {"echo", "istio-proxy"} for n in names), f"sidecars injected: {names}"
+        assert all(p["status"]["phase"] == "Running" for p in echo)
+        istiod = next(p for p in pods if p["metadata"]["labels"].get("app") == "istiod")
+        metrics = kube.raw(api, "GET", f"/api/v1/namespaces/istio-system/pods/{istiod['metadata']['name']}:15014/proxy/metrics").data.decode()
+        rejects = [line for line in metrics.splitlines() if line.startswith("pilot_total_xds_rejects") and not line.rstrip().endswith(" 0")]
+        assert rejects == [], f"{cluster['name']}: Envoy rejected configuration: {rejects}"
+        assert "pilot_xds_pushes" in metrics  # istiod did push, so the absence of rejects means something
+
+
+def test_a_calm_slot_is_served_locally_and_a_spike_overflows_to_the_peer(mesh):
+    url = f"http://{_node_address(mesh, A)}:80/echo"
+    allowed = [_node_address(mesh, A)]
+    calm = burst.run([url], burst.Schedule(0.5, (1, 1, 1, 1, 1)), allowed=allowed)
+    assert calm["totals"]["served_by"] == {A: 5}, calm["totals"]
+    spike = burst.run([url], burst.Schedule(0.5, (60, 60, 60)), allowed=allowed)
+    assert spike["totals"]["served_by"].get(B, 0) > 0, spike["totals"]
+    assert sum(s["requests"] for s in spike["slots"]) == 180
+
+
+def _mtls_get(address: str, cert: Path, key: Path, ca: Path) -> str:
+    ctx = ssl.create_default_context(cafile=str(ca))
+    ctx.check_hostname = False
+    ctx.load_cert_chain(str(cert), str(key))
+    ctx.set_alpn_protocols(["istio-http/1.1", "istio"])
+    with socket.create_connection((address, 15443), timeout=5) as raw, ctx.wrap_socket(raw, server_hostname=SNI) as tls:
+        tls.sendall(b"GET /echo HTTP/1.1\r\nHost: echo.fedbench-echo.svc.cluster.local\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+    return data.decode(errors="replace")
+
+
+def test_the_peers_east_west_gateway_takes_the_shared_root_and_refuses_a_foreign_one(mesh, tmp_path):
+    ca = mesh.work_dir / "istio-ca"
+    address = _node_address(mesh, B)
+    good = _mtls_get(address, ca / A / "gateway-chain.pem", ca / A / "gateway-key.pem", ca / "root-cert.pem")
+    assert good.startswith("HTTP/1.1 200") and f'"cluster": "{B}"' in good, good[:400]
+    cert, key = _foreign_cert(tmp_path)
+    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+        reply = _mtls_get(address, cert, key, ca / "root-cert.pem")
+        assert not reply, f"a foreign certificate was served: {reply[:200]}"
+
+
+def test_teardown_removes_istio_and_leaves_nothing(mesh):
+    # the tools it ran (istioctl, kubectl) kept their caches in the work dir
+    assert not (Path.home() / ".kube" / "cache").exists() or HOME_CACHE_BEFORE, "a tool wrote ~/.kube/cache"
+    down = mesh.teardown()
+    assert down.returncode == 0, down.stdout[-3000:]
+    left = kind.leftovers(mesh.work_dir, [A, B])
+    assert left["containers"] == [] and left["networks"] == [], left
