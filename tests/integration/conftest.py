@@ -154,3 +154,10 @@ def stop_supervisor(work_dir: Path) -> None:
     """Stop the embedded testbed's supervisor, for a test of what a component's
     death does when nothing restarts it."""
     embedded.EmbeddedTestbed(work_dir=work_dir, binaries=None).stop_supervisor()
+
+
+def client_for(cluster: dict):
+    """A kubernetes API client for a cluster record (kubeconfig, context)."""
+    from kubernetes import config
+
+    return config.new_client_from_config(config_file=cluster["kubeconfig"], context=cluster["context"])

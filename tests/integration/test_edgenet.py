@@ -17,15 +17,13 @@ from ansible_collections.fedbench.testbed.plugins.module_utils.experiments impor
 from ansible_collections.fedbench.testbed.plugins.module_utils.frameworks import edgenet
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 
-from .conftest import ROOT
+from .conftest import ROOT, client_for
 
 SCHEMA = ROOT / "docs" / "results.schema.json"
 
 
 def _client(cluster: dict):
-    from kubernetes import config
-
-    return config.new_client_from_config(config_file=cluster["kubeconfig"], context=cluster["context"])
+    return client_for(cluster)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ of the shared root through and refuses one from a foreign root; teardown
 leaves nothing."""
 from __future__ import annotations
 
-import socket
 import ssl
 from pathlib import Path
 
@@ -18,8 +17,8 @@ from ansible_collections.fedbench.testbed.plugins.module_utils import kube
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import burst
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded, kind
 
-from .conftest import Playbooks
-from .test_mesh import _foreign_cert
+from .conftest import Playbooks, client_for
+from .test_mesh import _foreign_cert, _mtls_get as mtls_get
 
 A, B = "fbi-a", "fbi-b"
 HOME_CACHE_BEFORE = (Path.home() / ".kube" / "cache").exists()  # the user's own, if there is one
@@ -27,9 +26,7 @@ SNI = "outbound_.80_._.echo.fedbench-echo.svc.cluster.local"
 
 
 def _client(cluster: dict):
-    from kubernetes import config
-
-    return config.new_client_from_config(config_file=cluster["kubeconfig"], context=cluster["context"])
+    return client_for(cluster)
 
 
 def _node_address(pb: Playbooks, name: str) -> str:
@@ -90,16 +87,9 @@ def test_a_calm_slot_is_served_locally_and_a_spike_overflows_to_the_peer(mesh):
 
 
 def _mtls_get(address: str, cert: Path, key: Path, ca: Path) -> str:
-    ctx = ssl.create_default_context(cafile=str(ca))
-    ctx.check_hostname = False
-    ctx.load_cert_chain(str(cert), str(key))
-    ctx.set_alpn_protocols(["istio-http/1.1", "istio"])
-    with socket.create_connection((address, 15443), timeout=5) as raw, ctx.wrap_socket(raw, server_hostname=SNI) as tls:
-        tls.sendall(b"GET /echo HTTP/1.1\r\nHost: echo.fedbench-echo.svc.cluster.local\r\nConnection: close\r\n\r\n")
-        data = b""
-        while chunk := tls.recv(65536):
-            data += chunk
-    return data.decode(errors="replace")
+    """Into the peer's east-west gateway as a peer's proxy would: SNI of the echo service, Istio's ALPN."""
+    return mtls_get(15443, cert, key, ca, host=address, sni=SNI, alpn=["istio-http/1.1", "istio"],
+                    authority="echo.fedbench-echo.svc.cluster.local")
 
 
 def test_the_peers_east_west_gateway_takes_the_shared_root_and_refuses_a_foreign_one(mesh, tmp_path):

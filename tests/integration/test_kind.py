@@ -23,16 +23,14 @@ from ansible_collections.fedbench.testbed.plugins.module_utils.common import pro
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import lifecycle_params as experiment
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded, engine, kind
 
-from .conftest import ROOT, Playbooks
+from .conftest import Playbooks, ROOT, client_for
 
 SCHEMA = ROOT / "docs" / "results.schema.json"
 HOST, MEMBER = "fbt-host", "fbt-m1"
 
 
 def _client(cluster: dict):
-    from kubernetes import config
-
-    return config.new_client_from_config(config_file=cluster["kubeconfig"], context=cluster["context"])
+    return client_for(cluster)
 
 
 def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -15,16 +15,14 @@ from ansible_collections.fedbench.testbed.plugins.module_utils import kube, resu
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import lifecycle_params as experiment
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded, engine, kind
 
-from .conftest import ROOT, Playbooks
+from .conftest import Playbooks, ROOT, client_for
 
 SCHEMA = ROOT / "docs" / "results.schema.json"
 HOST, MEMBER = "fbl-host", "fbl-m1"
 
 
 def _client(cluster: dict):
-    from kubernetes import config
-
-    return config.new_client_from_config(config_file=cluster["kubeconfig"], context=cluster["context"])
+    return client_for(cluster)
 
 
 def _docker(*args: str, check: bool = True):

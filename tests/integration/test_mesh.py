@@ -105,12 +105,16 @@ def _foreign_cert(tmp: Path) -> tuple[Path, Path]:
     return cert, keyfile
 
 
-def _mtls_get(port: int, cert: Path, key: Path, ca: Path) -> str:
+def _mtls_get(port: int, cert: Path, key: Path, ca: Path, host: str = "127.0.0.1", sni: str | None = None,
+              alpn: list[str] | None = None, authority: str = "x") -> str:
+    """GET /echo over mTLS with this client certificate; the whole answer."""
     ctx = ssl.create_default_context(cafile=str(ca))
     ctx.check_hostname = False
     ctx.load_cert_chain(str(cert), str(key))
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, ctx.wrap_socket(raw) as tls:
-        tls.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    with socket.create_connection((host, port), timeout=5) as raw, ctx.wrap_socket(raw, server_hostname=sni) as tls:
+        tls.sendall(f"GET /echo HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n".encode())
         data = b""
         while chunk := tls.recv(65536):
             data += chunk

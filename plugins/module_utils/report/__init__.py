@@ -53,17 +53,20 @@ def load(results_json: str | Path, schema: str | Path) -> dict[str, Any]:
 # HTML.
 # --------------------------------------------------------------------------
 
-TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>fedbench run {{ run_id }}</title>
-<style>
+# The look of every page: a run's report and a comparison.
+PAGE_STYLE = """<style>
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure { display: inline-block; margin: 0.5em; } figcaption { font-size: 0.85em; color: #555; }
 .note { background: #fff6d6; padding: 0.5em 1em; border-left: 4px solid #e0b000; }
-</style></head><body>
+</style>"""
+
+TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>fedbench run {{ run_id }}</title>
+""" + PAGE_STYLE + """</head><body>
 <h1>fedbench run {{ run_id }}{% if partial %} (partial){% endif %}</h1>
 {% if partial %}<p class="note" id="partial"><strong>Partial: {{ partial }}</strong> Only the samples that finished are shown.</p>{% endif %}
 <h2>Environment</h2>
@@ -289,14 +292,7 @@ def compare_markdown(a_id: str, b_id: str, rows: list[Mapping[str, Any]], testbe
 COMPARE_TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>fedbench: {{ a }} beside {{ b }}</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-figure { display: inline-block; margin: 0.5em; } figcaption { font-size: 0.85em; color: #555; }
-.note { background: #fff6d6; padding: 0.5em 1em; border-left: 4px solid #e0b000; }
-</style></head><body>
+""" + PAGE_STYLE + """</head><body>
 <h1>Run {{ a }} (A, {{ testbed_a }}) beside run {{ b }} (B, {{ testbed_b }})</h1>
 {% if testbed_a != testbed_b %}<p class="note">Two testbeds: the same experiments on {{ testbed_a }} and on {{ testbed_b }}.
 A change beyond the noise is what {{ testbed_b }} does differently (B worse / B better), not a regression.</p>{% endif %}
