@@ -38,6 +38,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fedbench.testbed.plugins.module_utils import kube
+
 
 def wanted_namespace(name: str, patterns: list[str]) -> bool:
     return any(name.startswith(p[:-1]) if p.endswith("*") else name == p for p in patterns)
@@ -48,7 +50,7 @@ def held(items: list[dict]) -> list[dict]:
     return [o for o in items if o.get("metadata", {}).get("deletionTimestamp") and o["metadata"].get("finalizers")]
 
 
-def _left(api, kube, suffix: str, patterns: list[str]) -> tuple[list[dict], list[str]]:
+def _left(api, suffix: str, patterns: list[str]) -> tuple[list[dict], list[str]]:
     crds = [c for c in kube.request(api, "GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")["items"]
             if c["metadata"]["name"].endswith(suffix)]
     namespaces = [n["metadata"]["name"] for n in kube.request(api, "GET", "/api/v1/namespaces")["items"]
@@ -56,10 +58,10 @@ def _left(api, kube, suffix: str, patterns: list[str]) -> tuple[list[dict], list
     return crds, namespaces
 
 
-def _wait(api, kube, suffix, patterns, seconds):
+def _wait(api, suffix, patterns, seconds):
     deadline = time.monotonic() + seconds
     while True:
-        crds, namespaces = _left(api, kube, suffix, patterns)
+        crds, namespaces = _left(api, suffix, patterns)
         if not (crds or namespaces) or time.monotonic() > deadline:
             return crds, namespaces
         time.sleep(2)
@@ -75,11 +77,9 @@ def main() -> None:
     p = module.params
     from kubernetes import config
 
-    from ansible_collections.fedbench.testbed.plugins.module_utils import kube
-
     try:
         api = config.new_client_from_config(config_file=p["kubeconfig"], context=p["context"])
-        crds, namespaces = _wait(api, kube, p["crd_suffix"], p["namespaces"], 0 if module.check_mode else p["wait"])
+        crds, namespaces = _wait(api, p["crd_suffix"], p["namespaces"], 0 if module.check_mode else p["wait"])
         released = []
         if (crds or namespaces) and not module.check_mode:
             for crd in crds:
@@ -104,7 +104,7 @@ def main() -> None:
                             if exc.status != 404:
                                 raise
                     break  # one served version lists every object
-            crds, namespaces = _wait(api, kube, p["crd_suffix"], p["namespaces"], p["wait"])
+            crds, namespaces = _wait(api, p["crd_suffix"], p["namespaces"], p["wait"])
         remaining = [f"CRD {c['metadata']['name']}" for c in crds] + [f"namespace {n}" for n in namespaces]
         if remaining:
             module.fail_json(msg=f"still there {p['wait']:.0f}s after releasing what the uninstalled controllers held: {', '.join(remaining)}",

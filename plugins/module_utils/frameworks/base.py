@@ -221,3 +221,13 @@ def wait_namespace(cluster: Cluster, namespace: str, timeout: float) -> None:
             if exc.status != 404 or time.monotonic() > deadline:
                 raise FrameworkError(f"cluster {cluster.name}: namespace {namespace} did not appear within {timeout:.0f}s ({exc})") from exc
         time.sleep(0.2)
+
+
+
+def host_and_members(name: str, clusters: list[dict], host: str = "role host", member: str = "role member") -> str | None:
+    """Why these clusters cannot run a framework of one host and its members, or None."""
+    hosts = [c for c in clusters if c.get("role") == "host"]
+    members = [c for c in clusters if c.get("role", "member") == "member"]
+    if len(hosts) != 1 or not members:
+        return f"{name} needs one cluster with {host} and at least one with {member}; the inventory has {len(hosts)} host(s) and {len(members)} member(s)"
+    return None

@@ -16,6 +16,7 @@ from ansible_collections.fedbench.testbed.plugins.module_utils.frameworks.base i
     Workload,
     delete_namespace,
     ensure_namespace,
+    host_and_members,
     wait_namespace,
 )
 from ansible_collections.fedbench.testbed.plugins.module_utils.kube.watch import KINDS, Target
@@ -144,8 +145,4 @@ ADAPTER = KubeFedAdapter
 
 def check(clusters: list[dict]) -> str | None:
     """Why this inventory's clusters cannot run KubeFed, if they cannot (checked before anything starts)."""
-    hosts = [c for c in clusters if c.get("role") == "host"]
-    members = [c for c in clusters if c.get("role", "member") == "member"]
-    if len(hosts) != 1 or not members:
-        return f"kubefed needs one cluster with role host and at least one with role member; the inventory has {len(hosts)} host(s) and {len(members)} member(s)"
-    return None
+    return host_and_members("kubefed", clusters)

@@ -35,6 +35,7 @@ from ansible_collections.fedbench.testbed.plugins.module_utils.frameworks.base i
     ParameterError,
     Workload,
     delete_namespace,
+    host_and_members,
     ensure_namespace,
     wait_namespace,
 )
@@ -181,8 +182,4 @@ ADAPTER = LiqoAdapter
 
 def check(clusters: list[dict]) -> str | None:
     """Why this inventory's clusters cannot run Liqo (checked before anything starts)."""
-    hosts = [c for c in clusters if c.get("role") == "host"]
-    members = [c for c in clusters if c.get("role", "member") == "member"]
-    if len(hosts) != 1 or not members:
-        return f"liqo needs one cluster with role host (the consumer) and at least one with role member (a provider); the inventory has {len(hosts)} host(s) and {len(members)} member(s)"
-    return None
+    return host_and_members("liqo", clusters, "role host (the consumer)", "role member (a provider)")

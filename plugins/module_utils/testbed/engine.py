@@ -506,8 +506,9 @@ def _mounts_under(path: Path) -> list[str]:
         lines = Path("/proc/self/mounts").read_text().splitlines()
     except OSError:
         return []
-    prefix = str(path)
-    return sorted({line.split()[1] for line in lines if len(line.split()) > 1 and line.split()[1].startswith(prefix)}, reverse=True)
+    prefix = str(path).rstrip("/")
+    points = {line.split()[1] for line in lines if len(line.split()) > 1}
+    return sorted((p for p in points if p == prefix or p.startswith(prefix + "/")), reverse=True)
 
 
 def left_by_dead_daemon(cache: Path, run_dir: Path = RUN_DIR) -> list[str]:
