@@ -114,6 +114,7 @@ def test_missing_binary_with_source_path_is_named(playbooks, tmp_path):
 def test_interrupted_provision_then_teardown_leaves_nothing(playbooks):
     clusters = _clusters(3, nodes=2)
     playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_clusters": clusters})
+    before = process.listening_sockets()  # not the testbed's, even if one of its processes inherited one
     proc = subprocess.Popen(
         playbooks.command("playbooks/toolchain.yml", "playbooks/provision.yml"),
         env=playbooks.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -130,14 +131,15 @@ def test_interrupted_provision_then_teardown_leaves_nothing(playbooks):
         proc.wait()
     time.sleep(1)  # let whatever kwokctl had in flight settle
     survivors = process.processes_under(playbooks.work_dir)
-    ports = process.listeners_of(survivors) + [c["apiserver_port"] for c in clusters]
+    sockets = process.listening_sockets_of(survivors) - before
     assert survivors, "killing ansible-playbook should leave the detached control planes running"
 
     down = playbooks.teardown()
     assert down.returncode == 0, down.stdout[-3000:]
     assert not process.processes_under(playbooks.work_dir)
-    still = set(ports) & process.listening_ports()
-    assert not still, f"ports still listening after teardown: {sorted(still)}"
+    still = sorted(sockets & process.listening_sockets())
+    still += sorted({c["apiserver_port"] for c in clusters} & process.listening_ports())
+    assert not still, f"still listening after teardown: {still}"
 
 
 def test_a_provision_interrupted_with_ctrl_c_says_how_to_tear_down(playbooks):

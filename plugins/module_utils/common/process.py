@@ -45,6 +45,12 @@ def port_in_use(port: int, address: str = LOOPBACK) -> bool:
 
 def listeners_of(pids: Iterable[int]) -> list[int]:
     """TCP ports that the given processes listen on (from /proc)."""
+    return sorted({port for port, _ in listening_sockets_of(pids)})
+
+
+def listening_sockets_of(pids: Iterable[int]) -> set[tuple[int, str]]:
+    """(port, socket inode) of every listening TCP socket the given processes
+    hold. The inode tells a socket apart from a later one on the same port."""
     inodes: set[str] = set()
     for pid in pids:
         fd_dir = Path(f"/proc/{pid}/fd")
@@ -58,12 +64,12 @@ def listeners_of(pids: Iterable[int]) -> list[int]:
                     inodes.add(target[8:-1])
         except OSError:
             continue
-    return sorted({port for port, inode in _listening_sockets() if inode in inodes})
+    return {(port, inode) for port, inode in listening_sockets() if inode in inodes}
 
 
-def _listening_sockets() -> list[tuple[int, str]]:
+def listening_sockets() -> set[tuple[int, str]]:
     """(port, socket inode) of every TCP socket in LISTEN state, from /proc/net."""
-    out = []
+    out = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -72,13 +78,13 @@ def _listening_sockets() -> list[tuple[int, str]]:
         for line in lines:
             cols = line.split()
             if cols[3] == "0A":  # LISTEN
-                out.append((int(cols[1].rsplit(":", 1)[1], 16), cols[9]))
+                out.add((int(cols[1].rsplit(":", 1)[1], 16), cols[9]))
     return out
 
 
 def listening_ports() -> set[int]:
     """TCP ports in LISTEN state on this machine."""
-    return {port for port, _ in _listening_sockets()}
+    return {port for port, _ in listening_sockets()}
 
 
 def processes_under(workdir: Path) -> dict[int, str]:
