@@ -11,9 +11,11 @@ description:
     to O(wait) seconds for them to go.
   - What is still there after that, is held by finalizers that only the framework's controllers could
     remove, and those controllers are gone. The module clears the finalizers of those objects. It only
-    touches objects that are being deleted and whose type is one of the framework's CRDs. Then it waits
-    again.
-  - Fails naming whatever still remains, and returns what it released.
+    touches objects that are being deleted, and only those whose type is one of the framework's CRDs or
+    that sit in one of the framework's namespaces (of any type) with finalizers all of the framework's
+    own API domain. Then it waits again.
+  - Fails naming whatever still remains, with what the API server says holds each namespace, and
+    returns what it released.
 options:
   kubeconfig: {type: path, required: true, description: The cluster's kubeconfig.}
   context: {type: str, description: Its context.}
@@ -45,9 +47,18 @@ def wanted_namespace(name: str, patterns: list[str]) -> bool:
     return any(name.startswith(p[:-1]) if p.endswith("*") else name == p for p in patterns)
 
 
-def held(items: list[dict]) -> list[dict]:
-    """The objects being deleted that finalizers hold."""
-    return [o for o in items if o.get("metadata", {}).get("deletionTimestamp") and o["metadata"].get("finalizers")]
+def owned(finalizer: str, suffix: str) -> bool:
+    """Whether a finalizer is the framework's: its domain is the API domain
+    C(suffix) names (``liqo.io`` for ``.liqo.io``) or a subdomain of it."""
+    domain, base = finalizer.split("/", 1)[0], suffix.lstrip(".")
+    return domain == base or domain.endswith("." + base)
+
+
+def held(items: list[dict], suffix: str | None = None) -> list[dict]:
+    """The objects being deleted that finalizers hold; with ``suffix``, only
+    those whose every finalizer is the framework's."""
+    return [o for o in items if o.get("metadata", {}).get("deletionTimestamp") and o["metadata"].get("finalizers")
+            and (suffix is None or all(owned(f, suffix) for f in o["metadata"]["finalizers"]))]
 
 
 def _left(api, suffix: str, patterns: list[str]) -> tuple[list[dict], list[str]]:
@@ -58,6 +69,45 @@ def _left(api, suffix: str, patterns: list[str]) -> tuple[list[dict], list[str]]
     return crds, namespaces
 
 
+def _release(api, path: str, obj: dict, label: str, released: list[str]) -> None:
+    meta = obj["metadata"]
+    finalizers = ", ".join(meta["finalizers"])
+    meta["finalizers"] = []
+    try:
+        kube.request(api, "PUT", f"{path}/{meta['name']}", body=obj)
+        released.append(f"{label}/{meta.get('namespace') or '-'}/{meta['name']} ({finalizers})")
+    except kube.KubeError as exc:
+        if exc.status != 404:
+            raise
+
+
+def _namespaced_types(api) -> list[tuple[str, str, str]]:
+    """(group-version path, plural, kind) of every namespaced type that can be
+    listed and updated, from discovery."""
+    versions = ["/api/v1"] + [f"/apis/{g['preferredVersion']['groupVersion']}" for g in kube.request(api, "GET", "/apis").get("groups", [])]
+    out = []
+    for gv in versions:
+        try:
+            resources = kube.request(api, "GET", gv).get("resources", [])
+        except kube.KubeError:
+            continue
+        out += [(gv, r["name"], r["kind"]) for r in resources
+                if r.get("namespaced") and "/" not in r["name"] and {"list", "update"} <= set(r.get("verbs", []))]
+    return out
+
+
+def _holding(api, namespaces: list[str]) -> list[str]:
+    """What the API server says still holds each namespace (its conditions)."""
+    out = []
+    for name in namespaces:
+        try:
+            conditions = kube.request(api, "GET", f"/api/v1/namespaces/{name}").get("status", {}).get("conditions", [])
+        except kube.KubeError:
+            continue
+        out += [f"{name}: {c.get('message', c.get('reason'))}" for c in conditions if c.get("status") == "True"]
+    return out
+
+
 def _wait(api, suffix, patterns, seconds):
     deadline = time.monotonic() + seconds
     while True:
@@ -65,6 +115,38 @@ def _wait(api, suffix, patterns, seconds):
         if not (crds or namespaces) or time.monotonic() > deadline:
             return crds, namespaces
         time.sleep(2)
+
+
+def settle(api, suffix: str, patterns: list[str], wait: float, check_mode: bool = False) -> tuple[list[str], list[str], list[str]]:
+    """Wait, release what the framework's removed controllers held, wait
+    again: (released, remaining, what holds each remaining namespace)."""
+    crds, namespaces = _wait(api, suffix, patterns, 0 if check_mode else wait)
+    released: list[str] = []
+    if (crds or namespaces) and not check_mode:
+        for crd in crds:
+            group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
+            for version in (v["name"] for v in crd["spec"]["versions"] if v.get("served")):
+                try:
+                    items = kube.request(api, "GET", f"/apis/{group}/{version}/{plural}")["items"]
+                except kube.KubeError:
+                    continue
+                for obj in held(items):
+                    ns = obj["metadata"].get("namespace")
+                    _release(api, f"/apis/{group}/{version}" + (f"/namespaces/{ns}" if ns else "") + f"/{plural}",
+                             obj, crd["spec"]["names"]["kind"], released)
+                break  # one served version lists every object
+        if namespaces:  # objects of any type in them that only the framework's finalizers hold
+            for gv, plural, kind in _namespaced_types(api):
+                for ns in namespaces:
+                    try:
+                        items = kube.request(api, "GET", f"{gv}/namespaces/{ns}/{plural}")["items"]
+                    except kube.KubeError:
+                        continue
+                    for obj in held(items, suffix):
+                        _release(api, f"{gv}/namespaces/{ns}/{plural}", obj, kind, released)
+        crds, namespaces = _wait(api, suffix, patterns, wait)
+    remaining = [f"CRD {c['metadata']['name']}" for c in crds] + [f"namespace {n}" for n in namespaces]
+    return released, remaining, _holding(api, namespaces) if namespaces else []
 
 
 def main() -> None:
@@ -79,39 +161,13 @@ def main() -> None:
 
     try:
         api = config.new_client_from_config(config_file=p["kubeconfig"], context=p["context"])
-        crds, namespaces = _wait(api, p["crd_suffix"], p["namespaces"], 0 if module.check_mode else p["wait"])
-        released = []
-        if (crds or namespaces) and not module.check_mode:
-            for crd in crds:
-                group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
-                for version in (v["name"] for v in crd["spec"]["versions"] if v.get("served")):
-                    path = f"/apis/{group}/{version}/{plural}"
-                    try:
-                        items = kube.request(api, "GET", path)["items"]
-                    except kube.KubeError:
-                        continue
-                    for obj in held(items):
-                        meta = obj["metadata"]
-                        ns = meta.get("namespace")
-                        one = (f"/apis/{group}/{version}/namespaces/{ns}/{plural}/{meta['name']}" if ns
-                               else f"/apis/{group}/{version}/{plural}/{meta['name']}")
-                        finalizers = ", ".join(meta["finalizers"])
-                        meta["finalizers"] = []
-                        try:
-                            kube.request(api, "PUT", one, body=obj)
-                            released.append(f"{crd['spec']['names']['kind']}/{ns or '-'}/{meta['name']} ({finalizers})")
-                        except kube.KubeError as exc:
-                            if exc.status != 404:
-                                raise
-                    break  # one served version lists every object
-            crds, namespaces = _wait(api, p["crd_suffix"], p["namespaces"], p["wait"])
-        remaining = [f"CRD {c['metadata']['name']}" for c in crds] + [f"namespace {n}" for n in namespaces]
-        if remaining:
-            module.fail_json(msg=f"still there {p['wait']:.0f}s after releasing what the uninstalled controllers held: {', '.join(remaining)}",
-                             released=released, remaining=remaining)
-        module.exit_json(changed=bool(released), released=released, remaining=[])
+        released, remaining, holding = settle(api, p["crd_suffix"], p["namespaces"], p["wait"], module.check_mode)
     except Exception as exc:  # an unreachable cluster, missing rights: named
         module.fail_json(msg=f"cluster {p['context'] or p['kubeconfig']}: {exc}", released=[], remaining=[])
+    if remaining:
+        module.fail_json(msg=f"still there {p['wait']:.0f}s after releasing what the uninstalled controllers held: {', '.join(remaining)}"
+                         + (f" ({'; '.join(holding)})" if holding else ""), released=released, remaining=remaining)
+    module.exit_json(changed=bool(released), released=released, remaining=[])
 
 
 if __name__ == "__main__":

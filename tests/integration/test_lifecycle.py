@@ -265,3 +265,34 @@ def test_a_full_results_folder_is_named_and_nothing_is_corrupt(cluster, tmp_path
         assert merged["samples"] == 1
     finally:
         subprocess.run(["umount", str(folder)], check=False)
+
+
+def test_framework_teardown_releases_only_what_the_framework_s_own_finalizers_hold(cluster):
+    """The uninstall leftovers step (Liqo's teardown uses it) on a real API
+    server: in a framework namespace being deleted, an object only the
+    framework's finalizer holds is released and the namespace goes; one that
+    also carries someone else's finalizer is left, and what holds the
+    namespace is named."""
+    from kubernetes import config
+
+    from ansible_collections.fedbench.testbed.plugins.modules import uninstalled_leftovers
+
+    api = config.new_client_from_config(config_file=cluster.kubeconfig, context=cluster.context)
+    for ns, finalizers in (("fbx-tenant-a", ["hold.fbx.io/teardown"]), ("fbx-tenant-b", ["hold.fbx.io/teardown", "example.com/keep"])):
+        kube.request(api, "POST", "/api/v1/namespaces", body={"metadata": {"name": ns}})
+        kube.request(api, "POST", f"/api/v1/namespaces/{ns}/configmaps", body={"metadata": {"name": "held", "finalizers": finalizers}})
+        kube.request(api, "DELETE", f"/api/v1/namespaces/{ns}")
+    try:
+        released, remaining, holding = uninstalled_leftovers.settle(api, ".fbx.io", ["fbx-tenant-*"], wait=10)
+        assert released == ["ConfigMap/fbx-tenant-a/held (hold.fbx.io/teardown)"]
+        assert remaining == ["namespace fbx-tenant-b"]
+        assert any(h.startswith("fbx-tenant-b: ") and "example.com/keep" in h for h in holding), holding
+        assert not namespace_exists(cluster, "fbx-tenant-a")
+    finally:
+        for ns in ("fbx-tenant-a", "fbx-tenant-b"):
+            try:
+                held = kube.request(api, "GET", f"/api/v1/namespaces/{ns}/configmaps/held")
+            except kube.KubeError:
+                continue
+            held["metadata"]["finalizers"] = []
+            kube.request(api, "PUT", f"/api/v1/namespaces/{ns}/configmaps/held", body=held)

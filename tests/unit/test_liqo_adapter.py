@@ -81,5 +81,10 @@ def test_teardown_releases_only_objects_being_deleted_that_finalizers_hold():
         {"metadata": {"name": "going", "deletionTimestamp": "t"}},
     ]
     assert [o["metadata"]["name"] for o in mod.held(items)] == ["held"]
+    # of any other type, only what the framework's own finalizers alone hold
+    items.append({"metadata": {"name": "shared", "deletionTimestamp": "t", "finalizers": ["liqo.io/x", "kubernetes.io/pvc-protection"]}})
+    items.append({"metadata": {"name": "sub", "deletionTimestamp": "t", "finalizers": ["net.liqo.io/y"]}})
+    items.append({"metadata": {"name": "lookalike", "deletionTimestamp": "t", "finalizers": ["notliqo.io/z"]}})
+    assert [o["metadata"]["name"] for o in mod.held(items, ".liqo.io")] == ["held", "sub"]
     assert mod.wanted_namespace("liqo-tenant-m1", ["liqo", "liqo-tenant-*"])
     assert mod.wanted_namespace("liqo", ["liqo"]) and not mod.wanted_namespace("liqo-x", ["liqo"])
