@@ -70,14 +70,14 @@ unit: venv
 	pytest tests/unit
 
 integration: toolchain
-	@echo "== integration tests on real clusters of the embedded testbed"
-	pytest tests/integration
+	@echo "== integration tests on real clusters (embedded and kind); the slowest are listed at the end"
+	pytest tests/integration --durations=25
 
 molecule: toolchain
 	@echo "== molecule: the default scenario on the embedded testbed"
-	molecule test
+	@start=$$(date +%s) && molecule test && echo "== molecule default: passed in $$(( $$(date +%s) - start )) s"
 	@echo "== molecule: the kind scenario (real kubelets, images built here)"
-	molecule test -s kind
+	@start=$$(date +%s) && molecule test -s kind && echo "== molecule kind: passed in $$(( $$(date +%s) - start )) s"
 
 benchmarks: toolchain
 	$(VENV)/bin/python benchmarks/testbed_startup
