@@ -137,9 +137,7 @@ class Playbooks:
         return self.run("playbooks/teardown.yml")
 
 
-@pytest.fixture
-def playbooks(tmp_path, binaries):
-    pb = Playbooks(tmp_path)
+def _torn_down_after(pb: Playbooks):
     try:
         yield pb
     finally:
@@ -148,6 +146,18 @@ def playbooks(tmp_path, binaries):
         left = process.processes_under(pb.work_dir)
         process.kill_all(left)
     assert not left, f"playbook run left processes: {left}"
+
+
+@pytest.fixture
+def playbooks(tmp_path, binaries):
+    yield from _torn_down_after(Playbooks(tmp_path))
+
+
+@pytest.fixture(scope="module")
+def module_playbooks(tmp_path_factory, binaries):
+    """One playbook workspace for a whole test module: its testbed is
+    provisioned once, and torn down (and checked) when the module ends."""
+    yield from _torn_down_after(Playbooks(tmp_path_factory.mktemp("module")))
 
 
 def stop_supervisor(work_dir: Path) -> None:

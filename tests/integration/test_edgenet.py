@@ -26,8 +26,10 @@ def _client(cluster: dict):
     return client_for(cluster)
 
 
-@pytest.fixture
-def sites(playbooks):
+@pytest.fixture(scope="module")
+def sites(module_playbooks):
+    """Two sites, provisioned once for the module (the last test tears them down)."""
+    playbooks = module_playbooks
     ports = embedded.free_ports(2)
     playbooks.inventory_with({
         "fedbench_testbed": "embedded", "fedbench_frameworks": ["edgenet"], "fedbench_dataplanes": [], "fedbench_apimachinery": False,

@@ -120,33 +120,27 @@ def test_teardown_removes_liqo_from_every_cluster(peered):
     assert nodes == []
 
 
-def test_a_member_whose_api_server_is_down_fails_the_peering_with_its_name(tmp_path, binaries):
-    pb = Playbooks(tmp_path)
-    ports = embedded.free_ports(2)
-    pb.inventory_with({
-        "fedbench_testbed": "kind",
-        "fedbench_clusters": [{"name": "fbl2-host", "role": "host", "apiserver_port": ports[0]},
-                              {"name": "fbl2-m1", "role": "member", "apiserver_port": ports[1]}],
-        "fedbench_frameworks": ["liqo"], "fedbench_dataplanes": [], "fedbench_apimachinery": False,
-    })
+def test_a_member_whose_api_server_is_down_fails_the_peering_with_its_name(peered):
+    """On the same two clusters, Liqo uninstalled by the test before: the
+    member's API server goes away, and installing and peering again fails
+    naming the member. Then the testbed goes, leaving no container."""
+    # The member's API server goes away (its static pod's manifest moved out of the kubelet's folder).
+    node = f"{MEMBER}-control-plane"
+    _docker("exec", node, "mv", "/etc/kubernetes/manifests/kube-apiserver.yaml", "/root/")
     try:
-        up = pb.run("playbooks/toolchain.yml", "playbooks/provision.yml", timeout=1800)
-        assert up.returncode == 0, up.stdout[-4000:]
-        # The member's API server goes away (its static pod's manifest moved out of the kubelet's folder).
-        _docker("exec", "fbl2-m1-control-plane", "mv", "/etc/kubernetes/manifests/kube-apiserver.yaml", "/root/")
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and _docker("exec", "fbl2-m1-control-plane", "crictl", "ps", "-q", "--name", "kube-apiserver").stdout.strip():
+        while time.monotonic() < deadline and _docker("exec", node, "crictl", "ps", "-q", "--name", "kube-apiserver").stdout.strip():
             time.sleep(1)
-        proc = pb.run("playbooks/frameworks.yml", extra=("-e", json.dumps({"testbed_clusters": [
-            {"name": n, "role": r, "kubeconfig": str(pb.work_dir / "kubeconfigs" / n), "context": f"kind-{n}", "server": "",
-             "capabilities": {"simulated_nodes": False, "image_loader": "kind-load"}} for n, r in (("fbl2-host", "host"), ("fbl2-m1", "member"))
+        proc = peered.run("playbooks/frameworks.yml", extra=("-e", json.dumps({"testbed_clusters": [
+            {**c, "server": "", "capabilities": {"simulated_nodes": False, "image_loader": "kind-load"}} for c in peered.clusters
         ], "fedbench_run_id": "liqodown"}),), timeout=1800)
         assert proc.returncode != 0
         flat = " ".join(proc.stdout.split())
-        assert "Liqo: cluster fbl2-m1 does not answer" in flat or "Liqo: member fbl2-m1 cannot be peered" in flat, proc.stdout[-4000:]
+        assert f"Liqo: cluster {MEMBER} does not answer" in flat or f"Liqo: member {MEMBER} cannot be peered" in flat, proc.stdout[-4000:]
     finally:
-        pb.teardown()
-    assert kind.leftovers(pb.work_dir, ["fbl2-host", "fbl2-m1"])["containers"] == []
+        down = peered.teardown()
+    assert down.returncode == 0, down.stdout[-3000:]
+    assert kind.leftovers(peered.work_dir, [HOST, MEMBER])["containers"] == []
 
 
 def test_on_simulated_nodes_liqo_is_skipped_and_the_results_say_why(playbooks):

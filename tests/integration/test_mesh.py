@@ -31,8 +31,11 @@ def _free_block(width: int = 13, avoid=()) -> int:
     raise AssertionError("no free block of ports")
 
 
-@pytest.fixture
-def mesh(playbooks):
+@pytest.fixture(scope="module")
+def mesh(module_playbooks):
+    """The emulated mesh on two clusters, up once for the module; the spike
+    test, last of those that use it, tears it down."""
+    playbooks = module_playbooks
     ports = embedded.free_ports(2)
     base = _free_block(avoid=ports)
     echo_port = _free_block(1, avoid=[*ports, *range(base, base + 13)])
@@ -56,21 +59,6 @@ def mesh(playbooks):
 
 def _ca(playbooks) -> Path:
     return playbooks.work_dir / "istio-ca"
-
-
-def test_low_load_local_spike_overflows_to_the_peer_and_teardown_is_clean(mesh):
-    playbooks, base, _ = mesh
-    url = f"http://127.0.0.1:{base}/echo"
-    calm = burst.run([url], burst.Schedule(0.2, (1, 1, 1, 1, 1)))
-    assert calm["totals"]["served_by"] == {"ma": 5}, calm["totals"]
-    spike = burst.run([url], burst.Schedule(0.3, (10, 10, 10)))
-    served = spike["totals"]["served_by"]
-    assert served.get("mb", 0) > 0, spike["totals"]
-    assert sum(s["requests"] for s in spike["slots"]) == 30
-    down = playbooks.teardown()
-    assert down.returncode == 0, down.stdout[-3000:]
-    assert not process.processes_under(playbooks.work_dir)
-    assert base not in process.listening_ports()
 
 
 def test_an_unreachable_target_is_an_error_class_not_a_crash():
@@ -148,6 +136,21 @@ def test_ca_is_reused_and_its_keys_are_private(mesh):
             assert (ca / c / name).is_file(), name
     # No key material in the play's output.
     assert "PRIVATE KEY" not in first.stdout + again.stdout
+
+
+def test_low_load_local_spike_overflows_to_the_peer_and_teardown_is_clean(mesh):
+    playbooks, base, _ = mesh
+    url = f"http://127.0.0.1:{base}/echo"
+    calm = burst.run([url], burst.Schedule(0.2, (1, 1, 1, 1, 1)))
+    assert calm["totals"]["served_by"] == {"ma": 5}, calm["totals"]
+    spike = burst.run([url], burst.Schedule(0.3, (10, 10, 10)))
+    served = spike["totals"]["served_by"]
+    assert served.get("mb", 0) > 0, spike["totals"]
+    assert sum(s["requests"] for s in spike["slots"]) == 30
+    down = playbooks.teardown()
+    assert down.returncode == 0, down.stdout[-3000:]
+    assert not process.processes_under(playbooks.work_dir)
+    assert base not in process.listening_ports()
 
 
 def test_the_echo_deployment_and_service_for_kind_apply_to_a_real_cluster(testbeds, tmp_path):
