@@ -21,7 +21,8 @@ options:
   context: {type: str, description: Its context.}
   crd_suffix: {type: str, required: true, description: "The framework's API groups end with this, like C(.liqo.io)."}
   namespaces: {type: list, elements: str, default: [], description: "Namespace names, or prefixes ending in C(*), that must go."}
-  wait: {type: float, default: 120, description: Seconds to wait before and after releasing.}
+  wait: {type: float, default: 120, description: Seconds to wait after releasing (and before, unless O(grace) is set).}
+  grace: {type: float, description: "Seconds to wait before releasing; when the framework's controllers are known to be gone, nothing else will clear their finalizers. Default: O(wait)."}
 """
 
 EXAMPLES = r"""
@@ -117,10 +118,12 @@ def _wait(api, suffix, patterns, seconds):
         time.sleep(2)
 
 
-def settle(api, suffix: str, patterns: list[str], wait: float, check_mode: bool = False) -> tuple[list[str], list[str], list[str]]:
-    """Wait, release what the framework's removed controllers held, wait
-    again: (released, remaining, what holds each remaining namespace)."""
-    crds, namespaces = _wait(api, suffix, patterns, 0 if check_mode else wait)
+def settle(api, suffix: str, patterns: list[str], wait: float, check_mode: bool = False,
+           grace: float | None = None) -> tuple[list[str], list[str], list[str]]:
+    """Wait (``grace``, default ``wait``), release what the framework's
+    removed controllers held, wait again (``wait``): (released, remaining,
+    what holds each remaining namespace)."""
+    crds, namespaces = _wait(api, suffix, patterns, 0 if check_mode else (wait if grace is None else grace))
     released: list[str] = []
     if (crds or namespaces) and not check_mode:
         for crd in crds:
@@ -153,7 +156,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(kubeconfig=dict(type="path", required=True), context=dict(type="str"),
                            crd_suffix=dict(type="str", required=True), namespaces=dict(type="list", elements="str", default=[]),
-                           wait=dict(type="float", default=120)),
+                           wait=dict(type="float", default=120), grace=dict(type="float")),
         supports_check_mode=True,
     )
     p = module.params
@@ -161,7 +164,7 @@ def main() -> None:
 
     try:
         api = config.new_client_from_config(config_file=p["kubeconfig"], context=p["context"])
-        released, remaining, holding = settle(api, p["crd_suffix"], p["namespaces"], p["wait"], module.check_mode)
+        released, remaining, holding = settle(api, p["crd_suffix"], p["namespaces"], p["wait"], module.check_mode, p["grace"])
     except Exception as exc:  # an unreachable cluster, missing rights: named
         module.fail_json(msg=f"cluster {p['context'] or p['kubeconfig']}: {exc}", released=[], remaining=[])
     if remaining:

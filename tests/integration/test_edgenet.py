@@ -89,15 +89,18 @@ def test_a_quantity_beyond_the_matching_nodes_is_reported_as_the_controller_repo
     deadline = time.monotonic() + 60
     status, seen = {}, []
     short = "The number of nodes found is lower than desired"
+    raced = "A workload defined in the spec could not be created"
     while time.monotonic() < deadline and status.get("message") != short:
         status = kube.request(api, "GET", edgenet.SELECTIVE.format(namespace="en-quantity") + "/sd-q1").get("status") or {}
         if status and status not in seen:
             seen.append(status)
         time.sleep(0.5)
-    # The status EdgeNet sends is stored (with upstream's CRD it was refused), and says what it did. On
-    # its way it may first report "A workload defined in the spec could not be created" (its update of
-    # the Deployment raced its own create); what it settles on names the shortage:
-    assert status.get("state") == "Failure" and status.get("message") == short and status.get("ready") == "0/1", seen
+    # The status EdgeNet sends is stored (with upstream's CRD it was refused), and says what it did: a
+    # failure, no workload ready. Its message names the shortage, or, when its update of the Deployment
+    # raced its own create, that the workload "could not be created"; the controller does not come back
+    # to correct it (seen to stay for 60 s in 2 of 4 runs), so either is what it reports.
+    assert status.get("state") == "Failure" and status.get("ready") == "0/1", seen
+    assert status.get("message") in (short, raced), seen
     # ... the workload is made anyway, on the two Paris nodes there are.
     deployment = kube.request(api, "GET", "/apis/apps/v1/namespaces/en-quantity/deployments/lc-q1")
     (term,) = deployment["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
