@@ -223,7 +223,6 @@ def wait_namespace(cluster: Cluster, namespace: str, timeout: float) -> None:
         time.sleep(0.2)
 
 
-
 def host_and_members(name: str, clusters: list[dict], host: str = "role host", member: str = "role member") -> str | None:
     """Why these clusters cannot run a framework of one host and its members, or None."""
     hosts = [c for c in clusters if c.get("role") == "host"]

@@ -35,8 +35,8 @@ from ansible_collections.fedbench.testbed.plugins.module_utils.frameworks.base i
     ParameterError,
     Workload,
     delete_namespace,
-    host_and_members,
     ensure_namespace,
+    host_and_members,
     wait_namespace,
 )
 from ansible_collections.fedbench.testbed.plugins.module_utils.kube.watch import KINDS, Target
