@@ -95,10 +95,7 @@ def processes_under(workdir: Path) -> dict[int, str]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == me:
             continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
+        cmdline = procfs.cmdline(int(entry.name))
         if marker in cmdline:
             found[int(entry.name)] = cmdline.strip()
     return found
@@ -157,14 +154,10 @@ class Managed:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            state = Path(f"/proc/{pid}/stat").read_text().split()[2]
-        except (OSError, IndexError):
+        args = procfs.argv(pid)
+        if not args or not procfs.alive(pid):
             return None
-        if state == "Z" or not cmdline:
-            return None
-        running, wanted = cmdline[0].decode(errors="replace"), str(self.argv[0])
+        running, wanted = args[0], str(self.argv[0])
         if running != wanted and not ("/" not in wanted and os.path.basename(running) == wanted):
             return None
         return pid
@@ -248,15 +241,12 @@ class Managed:
             return False
 
     def _find(self) -> int | None:
-        wanted = [str(a).encode() for a in self.argv]
+        wanted = [str(a) for a in self.argv]
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
-            try:
-                if (entry / "cmdline").read_bytes().split(b"\0")[:-1] == wanted:
-                    return int(entry.name)
-            except OSError:
-                continue
+            if procfs.argv(int(entry.name)) == wanted:
+                return int(entry.name)
         return None
 
     def stop(self) -> bool:

@@ -14,7 +14,13 @@ from pathlib import Path
 
 
 def alive(pid: int) -> bool:
-    """A process that exists and is not a zombie."""
+    """A process with at least one thread that is not a zombie.
+
+    A process's main thread can exit before its others (Go programs do when
+    killed): /proc/<pid>/stat then says "Z" and its command line reads empty,
+    yet the other threads still hold its open files, listening sockets
+    included, until the last of them is gone. So every thread is looked at.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -22,14 +28,41 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True
     try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except (OSError, IndexError):
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
         return False
+    for tid in tasks:
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:
+            continue
+        # The state follows the command name, which is in parentheses and may hold spaces.
+        if stat[stat.rindex(")") + 1:].split()[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+def argv(pid: int) -> list[str]:
+    """Its command line as a list of arguments ([] once it is gone).
+
+    Once the main thread has exited, its own entry reads empty; a thread still
+    running reads the same command line.
+    """
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        tasks = [] if raw else os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    for tid in tasks:
+        try:
+            raw = Path(f"/proc/{pid}/task/{tid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if raw:
+            break
+    return [arg.decode(errors="replace") for arg in raw.split(b"\0")[:-1]] if raw else []
 
 
 def cmdline(pid: int) -> str:
     """Its command line, arguments joined by spaces ("" once it is gone)."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
+    return " ".join(argv(pid))

@@ -494,7 +494,7 @@ def stop_daemon(run_dir: Path = RUN_DIR, grace: float = 30) -> list[int]:
 def _data_root_of(pid: int) -> Path | None:
     """The data root of the dockerd with this pid, from its --config-file."""
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        argv = procfs.argv(pid)
         config = Path(argv[argv.index("--config-file") + 1])
         return Path(json.loads(config.read_text())["data-root"])
     except (OSError, ValueError, IndexError, KeyError):
