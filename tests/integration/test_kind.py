@@ -49,7 +49,8 @@ class KindBed:
                 {"name": HOST, "role": "host", "nodes": 1, "apiserver_port": self.ports[0]},
                 {"name": MEMBER, "role": "member", "nodes": 0, "apiserver_port": self.ports[1]},
             ],
-            "fedbench_frameworks": ["native", "kubefed"],
+            # KubeFed on real members: molecule's kind scenario (its verify).
+            "fedbench_frameworks": ["native"],
             "fedbench_dataplanes": [],
             "fedbench_apimachinery": False,
         })
@@ -165,24 +166,6 @@ def test_nothing_is_pulled_and_nothing_leaves(bed):
     assert info["Options"]["com.docker.network.bridge.enable_ip_masquerade"] == "false"
     guard = subprocess.run(["iptables", "-C", *kind._guard_rule()], capture_output=True, check=False)
     assert guard.returncode == 0, "traffic from the project's network to anything off it is dropped"
-
-
-def test_kubefed_on_real_members(bed, tmp_path):
-    """KubeFed's chart (images built here) on the host, the member joined by
-    its address on the Docker network, and a FederatedDeployment whose pods run
-    on the member's real kubelet."""
-    up = bed.pb.run("playbooks/toolchain.yml", "playbooks/provision.yml", "playbooks/frameworks.yml", timeout=1800)
-    assert up.returncode == 0, up.stdout[-6000:]
-    host, member = bed.clusters
-    pods = kube.request(_client(host), "GET", "/api/v1/namespaces/kube-federation-system/pods")["items"]
-    images = {c["image"] for p in pods for c in p["spec"]["containers"]}
-    assert images == {"fedbench.local/kubefed:v0.10.0"}, images
-    joined = kube.request(_client(host), "GET", "/apis/core.kubefed.io/v1beta1/namespaces/kube-federation-system/kubefedclusters")["items"]
-    assert [c["metadata"]["name"] for c in joined] == [MEMBER]
-    assert not joined[0]["spec"]["apiEndpoint"].startswith("https://127.0.0.1"), "the host's controller reaches the member on the Docker network"
-    sample = _lifecycle(bed, tmp_path, framework="kubefed", replicas=2, namespace="kind-kf")
-    assert {p["node"] for p in sample["pods"]} == {f"{MEMBER}-control-plane"}
-    assert sample["per_cluster"][MEMBER]["replicas"] == 2 and sample["per_cluster"][MEMBER]["pods_gone"] is not None
 
 
 def test_a_port_in_use_is_named_before_anything_starts(tmp_path, binaries):
