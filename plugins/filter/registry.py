@@ -53,7 +53,7 @@ def _listed(value, setting):
     return list(value), []
 
 
-def inventory_problems(names, listed_frameworks=None, listed_dataplanes=None, example=False, clusters=None):
+def inventory_problems(names, listed_frameworks=None, listed_dataplanes=None, example=False, clusters=None, testbed=None):
     problems = []
     if example:
         problems.append("this inventory is an example (fedbench_example: true): name your own clusters' kubeconfig and context, then remove fedbench_example")
@@ -85,6 +85,8 @@ def inventory_problems(names, listed_frameworks=None, listed_dataplanes=None, ex
             value = cluster.get(key)
             if value is not None and (isinstance(value, bool) or not (isinstance(value, int) or str(value).strip().isdigit())):
                 problems.append(f"{label}: {key} must be a whole number, got {value!r}")
+        if cluster.get("control_plane") and testbed not in (None, "embedded"):
+            problems.append(f"{label}: control_plane limits the embedded testbed's processes only; fedbench_testbed is {testbed!r}")
     if isinstance(clusters, list) and clusters:
         # What each framework this run installs needs of the clusters (the defaults when the inventory lists none).
         wanted = (listed_frameworks if isinstance(listed_frameworks, list) else ["native", "kubefed"]) + (

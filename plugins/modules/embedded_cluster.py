@@ -37,7 +37,12 @@ options:
       - Each a mapping with C(name) (a DNS label), C(role) (C(host) or C(member)),
         C(nodes) (simulated nodes, default 4, may be 0), C(apiserver_port) and
         optionally C(simulator) (false starts no KWOK controller - a bare control
-        plane for a node simulator elsewhere - and nodes must then be 0).
+        plane for a node simulator elsewhere - and nodes must then be 0) and
+        C(control_plane), CPU and memory limits per component (C(etcd),
+        C(kube-apiserver), C(kube-controller-manager), C(kube-scheduler)), each
+        a mapping of C(cpus) (cores, 0.5 or 500m), C(memory) (bytes or 512Mi)
+        and C(cpuset) (CPUs, "0" or "0-1"), set through cgroup v1 once the
+        cluster is up and read back into the facts (see docs/testbed.md).
       - For O(state=absent), only C(name) is read; empty means every cluster.
     type: list
     elements: dict
@@ -99,13 +104,14 @@ clusters:
   sample:
     - {name: host, role: host, kubeconfig: /repo/.work/kubeconfigs/host, context: kwok-host,
        server: "https://127.0.0.1:16443", kubernetes_version: v1.36.1, nodes: 4, testbed: embedded,
-       capabilities: {simulated_nodes: true, node_simulator: true, local_dir: ".work/kwok/clusters/host", image_loader: none, owned: true, peer_server: null}}
+       capabilities: {simulated_nodes: true, node_simulator: true, local_dir: ".work/kwok/clusters/host", image_loader: none, owned: true, peer_server: null},
+       control_plane: {kube-apiserver: {cpus: 0.5, memory_bytes: 1073741824, cpuset: null}}}
 deleted:
   description: Clusters deleted.
   returned: state=absent
   type: list
 leftovers:
-  description: Clusters, processes (pid to command line) and listening ports still there.
+  description: Clusters, processes (pid to command line), listening ports and cgroups still there.
   returned: state in (absent, leftovers)
   type: dict
 """
@@ -161,6 +167,8 @@ def main() -> None:
         left = bed.leftovers()
         if names is None and left["processes"]:
             module.fail_json(msg=f"teardown left processes running: {left['processes']}", leftovers=left, progress=progress)
+        if names is None and left["cgroups"]:
+            module.fail_json(msg=f"teardown left cgroups (control-plane limits) it could not remove: {left['cgroups']}", leftovers=left, progress=progress)
         module.exit_json(changed=bool(result["deleted"] or result["killed_stray"]), leftovers=left, progress=progress, **result)
     except embedded.TestbedError as exc:
         module.fail_json(msg=str(exc), progress=progress)

@@ -59,8 +59,12 @@ def test_provision_twice_then_teardown_twice(playbooks):
          "cluster name 'a' appears twice in the list of clusters"),
         ({"fedbench_testbed": "kind", "fedbench_clusters": [{"name": "k1", "role": "host"}]},
          "cluster 'k1': apiserver_port is required (the API server is published on 127.0.0.1 at it)"),
+        ({"fedbench_testbed": "embedded", "fedbench_clusters": [{"name": "s1", "apiserver_port": 31601, "control_plane": {"kube-apiserver": {"cpus": -1}}}]},
+         "cluster 's1': control_plane.kube-apiserver.cpus must be above 0 cores, got -1"),
+        ({"fedbench_testbed": "kind", "fedbench_clusters": [{"name": "s2", "apiserver_port": 31602, "control_plane": {"etcd": {"memory": "1Gi"}}}]},
+         "cluster 's2': control_plane limits the embedded testbed's processes only; fedbench_testbed is 'kind'"),
     ],
-    ids=["unknown-testbed", "zero-clusters", "duplicate-name", "kind-without-a-port"],
+    ids=["unknown-testbed", "zero-clusters", "duplicate-name", "kind-without-a-port", "negative-cpus", "limits-on-kind"],
 )
 def test_bad_input_fails_with_a_message_that_names_it(playbooks, group_vars, message):
     playbooks.inventory_with(group_vars)

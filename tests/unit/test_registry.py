@@ -113,3 +113,10 @@ def test_each_framework_names_what_the_clusters_lack():
 def test_a_cluster_whose_numbers_are_not_numbers_is_named():
     problems = inventory_problems([], ["native"], [], False, [{"name": "a", "nodes": "four", "apiserver_port": 40001}])
     assert problems == ["cluster 'a': nodes must be a whole number, got 'four'"]
+
+
+def test_control_plane_limits_are_for_the_embedded_testbed_only():
+    clusters = [{"name": "h", "role": "host", "apiserver_port": 31443, "control_plane": {"etcd": {"cpus": 1}}}]
+    assert not any("control_plane" in p for p in inventory_problems([], [], [], False, clusters, "embedded"))
+    assert "cluster 'h': control_plane limits the embedded testbed's processes only; fedbench_testbed is 'kind'" in inventory_problems(
+        [], [], [], False, clusters, "kind")

@@ -47,7 +47,10 @@ def testbed_info(clusters: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "kind": kinds[0] if len(kinds) == 1 else ",".join(kinds),
         "kubernetes_version": versions[0] if len(versions) == 1 else ",".join(versions),
         "clusters": [
-            {k: c.get(k) for k in ("name", "role", "server", "kubernetes_version", "nodes")} for c in clusters
+            {**{k: c.get(k) for k in ("name", "role", "server", "kubernetes_version", "nodes")},
+             # the control-plane limits in force, as read back from the cgroups
+             **({"control_plane": c["control_plane"]} if c.get("control_plane") else {})}
+            for c in clusters
         ],
         "host": host_info(),
     }

@@ -28,11 +28,11 @@ import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import supervise
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import cgroups, supervise
 from ansible_collections.fedbench.testbed.plugins.module_utils.common.process import (
     LOOPBACK,
     kill_all,
@@ -65,6 +65,8 @@ class ClusterSpec:
     # false: no KWOK controller - a bare control plane, the "cluster under
     # test" that a node simulator elsewhere presents nodes to (TurboKube).
     simulator: bool = True
+    # CPU and memory limits per control-plane component (cgroups.py).
+    control_plane: Mapping[str, cgroups.Limits] = field(default_factory=dict)
 
 
 @dataclass
@@ -82,6 +84,9 @@ class ClusterFacts:
     # What the testbed can do for this cluster; framework and experiment roles
     # test these, never the testbed's name (docs/testbed.md lists them).
     capabilities: dict[str, Any] = field(default_factory=dict)
+    # The limits in force per control-plane component, read back from the
+    # cgroup files (embedded clusters with control_plane set; else empty).
+    control_plane: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -156,7 +161,11 @@ def parse_specs(raw: Any, *, default_nodes: int = 4) -> list[ClusterSpec]:
             raise TestbedError(f"cluster {name!r}: simulator must be true or false, got {simulator!r}")
         if not simulator and nodes:
             raise TestbedError(f"cluster {name!r}: nodes must be 0 with simulator: false (nothing would make them Ready), got {nodes}")
-        specs.append(ClusterSpec(name=name, role=role, nodes=nodes, apiserver_port=port, simulator=simulator))
+        try:
+            limits = cgroups.parse(item.get("control_plane"), name)
+        except cgroups.CgroupError as exc:
+            raise TestbedError(str(exc)) from exc
+        specs.append(ClusterSpec(name=name, role=role, nodes=nodes, apiserver_port=port, simulator=simulator, control_plane=limits))
     hosts = [s.name for s in specs if s.role == "host"]
     if len(hosts) > 1:
         raise TestbedError(f"only one cluster may have role 'host', got {', '.join(hosts)}")
@@ -566,6 +575,13 @@ class EmbeddedTestbed:
         if self.binaries is None:
             raise TestbedError("creating clusters needs the toolchain's binaries")
         self.check_ports(specs)
+        for spec in specs:
+            if spec.control_plane:
+                needed = {c for limits in spec.control_plane.values() for c in limits.controllers()}
+                try:
+                    cgroups.check_rights(needed, f"cluster {spec.name!r}: control_plane")
+                except cgroups.CgroupError as exc:
+                    raise TestbedError(str(exc)) from exc
         for sub in ("kwok", "kubeconfigs", "configs"):
             (self.work_dir / sub).mkdir(parents=True, exist_ok=True)
         os.chmod(self.work_dir / "kubeconfigs", 0o700)
@@ -577,13 +593,142 @@ class EmbeddedTestbed:
         }
         # kwokctl starts components here; the supervisor must not start them too.
         self.stop_supervisor()
-        with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
-            results = list(pool.map(lambda s: self._up_one(s, ports.get(s.name)), specs))
-        problems = self._repair([s.name for s in specs])
-        if problems:
-            raise TestbedError("; ".join(problems))
+        limited = []
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
+                results = list(pool.map(lambda s: self._up_one(s, ports.get(s.name)), specs))
+            problems = self._repair([s.name for s in specs])
+            if problems:
+                raise TestbedError("; ".join(problems))
+            for spec, (facts, _) in zip(specs, results):
+                facts.control_plane, moved = self.apply_limits(spec)
+                limited.append(moved)
+        except TestbedError:
+            # Limits a cluster cannot hold (memory below what a component needs):
+            # the limited clusters this call created go again, nothing runs half-sized.
+            for spec in new:
+                if spec.control_plane:
+                    if self.exists(spec.name):
+                        self.down([spec.name], restart_supervisor=False)
+                    kill_all(processes_under(self.kwokctl.cluster_dir(spec.name)))
+                    cgroups.remove(self.cgroup_key, spec.name)
+                    shutil.rmtree(self.launcher_dir(spec.name), ignore_errors=True)
+            raise
         self.start_supervisor()
-        return [facts for facts, _ in results], any(changed for _, changed in results)
+        return [facts for facts, _ in results], any(changed for _, changed in results) or any(limited)
+
+    @property
+    def cgroup_key(self) -> str:
+        return cgroups.work_key(self.work_dir)
+
+    def launcher_dir(self, name: str) -> Path:
+        return self.work_dir / "launchers" / name
+
+    def _launched_binaries(self, name: str) -> Binaries:
+        """The binaries as kwokctl runs them: each control-plane component through
+        its launcher, which joins the component's cgroups (if any) first."""
+        assert self.binaries is not None
+        folder = self.launcher_dir(name)
+        scripts = {
+            field_name: str(cgroups.write_launcher(folder, name, component, getattr(self.binaries, field_name)))
+            for component, field_name in (("etcd", "etcd"), ("kube-apiserver", "kube_apiserver"),
+                                          ("kube-controller-manager", "kube_controller_manager"), ("kube-scheduler", "kube_scheduler"))
+        }
+        return replace(self.binaries, **scripts)
+
+    def _prepare_limits(self, spec: ClusterSpec) -> dict[str, list[str]]:
+        """Make (or update in place) the cluster's groups and tell the launchers."""
+        try:
+            joined = cgroups.prepare(self.cgroup_key, spec.name, spec.control_plane)
+        except cgroups.CgroupError as exc:
+            raise TestbedError(str(exc)) from exc
+        except OSError as exc:
+            raise TestbedError(f"cluster {spec.name!r}: control_plane: cannot set its cgroups ({exc.strerror})") from exc
+        cgroups.write_groups(self.launcher_dir(spec.name), joined)
+        return joined
+
+    def memory_shortfall(self, spec: ClusterSpec) -> str | None:
+        """A limited component the kernel killed for memory: the message, with the figures."""
+        for component, limits in spec.control_plane.items():
+            if limits.memory_bytes is None:
+                continue
+            folder = cgroups.group("memory", self.cgroup_key, spec.name, component)
+            kills = cgroups.oom_kills(folder)
+            if kills:
+                peak = cgroups.peak_bytes(folder) or 0
+                return (f"cluster {spec.name!r}: control_plane.{component}.memory {limits.memory_bytes / 2**20:.0f} MiB is below what "
+                        f"{component} needs: the kernel killed it for memory {kills} time(s) (it reached {peak / 2**20:.0f} MiB)")
+        return None
+
+    def apply_limits(self, spec: ClusterSpec) -> tuple[dict[str, Any], bool]:
+        """Give each limited component of one cluster its cgroups and read the limits
+        back; (what is in force per component, whether anything changed).
+
+        kwokctl starts every component through its launcher, which joins the
+        component's groups first. A running component with a new memory limit
+        is stopped and started again inside, so all its memory counts there; one
+        with only new CPU limits is moved in as it runs.
+        """
+        cdir = self.kwokctl.cluster_dir(spec.name)
+        key = self.cgroup_key
+        if not spec.control_plane and not cgroups.has_groups(key, spec.name):
+            cgroups.write_groups(self.launcher_dir(spec.name), {})
+            return {}, False
+        before = {c: cgroups.read_back(key, spec.name, c) for c in cgroups.COMPONENTS}
+        joined = self._prepare_limits(spec)
+        restarted = False
+        for component, folders in joined.items():
+            pid = supervise.component_states(cdir).get(component, {}).get("pid")
+            outside = [f for f in folders if pid is None or pid not in cgroups.members(f)]
+            if not outside:
+                continue
+            if pid is not None and not any("/memory/" in f for f in outside):
+                # CPU time and CPUs carry no history: the running process moves in.
+                try:
+                    cgroups.join(pid, outside)
+                except OSError as exc:
+                    raise TestbedError(f"cluster {spec.name!r}: control_plane.{component}: cannot move it into its cgroups ({exc.strerror})") from exc
+            else:
+                # The memory it holds would stay charged outside: it starts again inside.
+                self._start_inside(spec, component, folders, pid)
+            restarted = True
+        after = {c: cgroups.read_back(key, spec.name, c) for c in cgroups.COMPONENTS}
+        states = supervise.component_states(cdir)
+        in_force = {}
+        for component, wanted in spec.control_plane.items():
+            got = after[component]
+            for field_name, value in wanted.as_dict().items():
+                if value is not None and got[field_name] != value:
+                    raise TestbedError(f"cluster {spec.name!r}: control_plane.{component}.{field_name}: set {value!r}, but the cgroup reads {got[field_name]!r}")
+            pid = states.get(component, {}).get("pid")
+            if pid not in got["pids"]:
+                raise TestbedError(f"cluster {spec.name!r}: control_plane.{component}: its process {pid} is not in its cgroups")
+            in_force[component] = {k: got[k] for k in ("cpus", "memory_bytes", "cpuset")}
+        if spec.control_plane:
+            self.report(f"{spec.name}: control-plane limits in force (read back): " + "; ".join(
+                f"{c} " + ", ".join(f"{k} {v}" for k, v in limits.items() if v is not None) for c, limits in in_force.items()))
+        return in_force, restarted or before != after
+
+    def _start_inside(self, spec: ClusterSpec, component: str, folders: list[str], pid: int | None) -> None:
+        """Stop one component and let kwokctl start it again, through its launcher."""
+        cdir = self.kwokctl.cluster_dir(spec.name)
+        self.report(f"{spec.name}: starting {component} again inside its cgroups, so its limits hold from its start")
+        if pid is not None:
+            kill_all([pid], grace=30)
+        self.kwokctl.run("start", "cluster", "--name", spec.name, timeout=self.start_timeout + 30, check=False)
+
+        def inside() -> bool:
+            shortfall = self.memory_shortfall(spec)
+            if shortfall:
+                raise TestbedError(shortfall)
+            state = supervise.component_states(cdir).get(component, {})
+            return bool(state.get("running")) and state.get("pid") in cgroups.members(folders[0])
+
+        try:
+            wait_for(inside, timeout=30, what=f"cluster {spec.name!r}: {component} running inside its cgroups")
+            wait_for(lambda: healthy(cdir, spec.apiserver_port), timeout=self.start_timeout, what=f"cluster {spec.name!r} API server /readyz")
+        except TestbedError as exc:
+            raise TestbedError(self.memory_shortfall(spec) or f"{exc}; log: {cdir / 'logs' / (component + '.log')}") from exc
 
     def _up_one(self, spec: ClusterSpec, ports: Mapping[str, int] | None) -> tuple[ClusterFacts, bool]:
         changed = False
@@ -602,7 +747,9 @@ class EmbeddedTestbed:
             config = self.config_path(spec.name)
             if ports is None:
                 ports = dict(zip(COMPONENT_PORTS, allocate_ports(len(COMPONENT_PORTS), avoid=[spec.apiserver_port])))
-            config.write_text(kwokctl_config(spec, self.binaries, self.kube_version, ports, self.disable_qps_limits))
+            if spec.control_plane:
+                self._prepare_limits(spec)  # so every component starts inside its groups
+            config.write_text(kwokctl_config(spec, self._launched_binaries(spec.name), self.kube_version, ports, self.disable_qps_limits))
             self.report(f"{spec.name}: starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok on {LOOPBACK}:{spec.apiserver_port}")
             try:
                 self.kwokctl.run(
@@ -610,7 +757,7 @@ class EmbeddedTestbed:
                     "--wait", f"{self.start_timeout:.0f}s", timeout=self.start_timeout + 30,
                 )
             except TestbedError as exc:
-                raise TestbedError(f"cluster {spec.name!r}: {exc}") from exc
+                raise TestbedError(self.memory_shortfall(spec) or f"cluster {spec.name!r}: {exc}") from exc
             changed = True
         try:
             wait_for(lambda: healthy(cdir, spec.apiserver_port), timeout=self.start_timeout, what=f"cluster {spec.name!r} API server /readyz")
@@ -622,7 +769,7 @@ class EmbeddedTestbed:
             )
             version = server_version(cdir, spec.apiserver_port)
         except TestbedError as exc:
-            raise TestbedError(f"{exc} (logs: {cdir / 'logs'})") from exc
+            raise TestbedError(self.memory_shortfall(spec) or f"{exc} (logs: {cdir / 'logs'})") from exc
         private(cdir, self.kwokctl.kubeconfig)
         kubeconfig = self.kubeconfig_path(spec.name)
         changed |= self._write_kubeconfig(cdir / "kubeconfig.yaml", kubeconfig)
@@ -676,7 +823,7 @@ class EmbeddedTestbed:
         return True
 
     # -- down -----------------------------------------------------------
-    def down(self, names: Iterable[str] | None = None) -> dict[str, Any]:
+    def down(self, names: Iterable[str] | None = None, restart_supervisor: bool = True) -> dict[str, Any]:
         """Delete the named clusters, or every cluster under the work dir.
 
         Then kill any process still naming the work dir (what an interrupted
@@ -698,7 +845,9 @@ class EmbeddedTestbed:
                     self.report(f"{name}: kwokctl delete failed ({exc}); stopping its processes directly")
             kill_all(pids)
             kill_all(processes_under(cdir))
+            cgroups.remove(self.cgroup_key, name)
             shutil.rmtree(cdir, ignore_errors=True)
+            shutil.rmtree(self.launcher_dir(name), ignore_errors=True)
             for path in (self.kubeconfig_path(name), self.config_path(name)):
                 path.unlink(missing_ok=True)
             deleted.append(name)
@@ -706,11 +855,14 @@ class EmbeddedTestbed:
         # names the work dir in its command line too.
         stray = processes_under(self.work_dir) if all_clusters else {}
         killed = kill_all(stray)
-        if not all_clusters and self.kwokctl.clusters() and self.binaries is not None:
+        if all_clusters:
+            cgroups.remove(self.cgroup_key)
+        if restart_supervisor and not all_clusters and self.kwokctl.clusters() and self.binaries is not None:
             self.start_supervisor()  # the clusters left keep their supervisor
         return {"deleted": deleted, "killed_stray": killed}
 
     def leftovers(self) -> dict[str, Any]:
         """What of the testbed is still on this machine: processes and their ports."""
         procs = processes_under(self.work_dir)
-        return {"processes": procs, "ports": listeners_of(procs), "clusters": self.kwokctl.clusters()}
+        return {"processes": procs, "ports": listeners_of(procs), "clusters": self.kwokctl.clusters(),
+                "cgroups": cgroups.leftovers(self.cgroup_key)}
