@@ -85,8 +85,9 @@ def inventory_problems(names, listed_frameworks=None, listed_dataplanes=None, ex
             value = cluster.get(key)
             if value is not None and (isinstance(value, bool) or not (isinstance(value, int) or str(value).strip().isdigit())):
                 problems.append(f"{label}: {key} must be a whole number, got {value!r}")
-        if cluster.get("control_plane") and testbed not in (None, "embedded"):
-            problems.append(f"{label}: control_plane limits the embedded testbed's processes only; fedbench_testbed is {testbed!r}")
+        for key in ("control_plane", "topology"):
+            if cluster.get(key) and testbed not in (None, "embedded"):
+                problems.append(f"{label}: {key} limits the embedded testbed's processes only; fedbench_testbed is {testbed!r}")
     if isinstance(clusters, list) and clusters:
         # What each framework this run installs needs of the clusters (the defaults when the inventory lists none).
         wanted = (listed_frameworks if isinstance(listed_frameworks, list) else ["native", "kubefed"]) + (

@@ -81,6 +81,19 @@ def testbeds(tmp_path, binaries):
     assert not leaks, f"teardown left processes: {leaks}"
 
 
+def wait_until(predicate, timeout: float, what: str):
+    """The predicate's first true value within the timeout, or a failure naming what was awaited."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def api_client(facts: embedded.ClusterFacts):
     from kubernetes import config
 

@@ -17,20 +17,10 @@ import pytest
 from ansible_collections.fedbench.testbed.plugins.module_utils import kube
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import cgroups, embedded, supervise
 
-from .conftest import api_client
+from .conftest import api_client, wait_until
 
 needs_rights = pytest.mark.skipif(not (cgroups.ROOT / "cpu" / "cgroup.procs").exists() or os.geteuid() != 0,
                                   reason="needs cgroup v1 and root; the refusal without them is tested below")
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _spec(port: int, control_plane: dict) -> list:
@@ -83,7 +73,7 @@ def test_limits_are_set_read_back_kept_across_a_restart_and_removed(testbeds):
     # the supervisor's restart goes through the launcher: inside the groups from its start
     victim = states["kube-scheduler"]["pid"]
     os.kill(victim, signal.SIGKILL)
-    restarted = _wait(lambda: [r for r in bed.restarts() if r["component"] == "kube-scheduler" and r["running"]], 60, "kube-scheduler restarted")
+    restarted = wait_until(lambda: [r for r in bed.restarts() if r["component"] == "kube-scheduler" and r["running"]], 60, "kube-scheduler restarted")
     assert cgroups.read_back(key, "c0", "kube-scheduler")["pids"] == [restarted[0]["new_pid"]]
 
     # limits dropped from the inventory: the groups go and the processes stay
@@ -95,6 +85,25 @@ def test_limits_are_set_read_back_kept_across_a_restart_and_removed(testbeds):
     bed.down()
     assert bed.leftovers() == {"processes": {}, "ports": [], "clusters": [], "cgroups": []}
     assert not (cgroups.ROOT / "cpu" / "fedbench" / key).exists()
+
+
+@needs_rights
+def test_a_dedicated_etcd_runs_alone_on_the_first_cpu(testbeds):
+    bed = testbeds.bed()
+    port = embedded.free_ports(1)[0]
+    specs = embedded.parse_specs([{"name": "c0", "role": "host", "nodes": 1, "apiserver_port": port, "topology": "dedicated-etcd"}])
+    (facts,), _ = bed.up(specs)
+    cpus = cgroups.online_cpus()
+    first, rest = cgroups.format_cpus({min(cpus)}), cgroups.format_cpus(cpus - {min(cpus)})
+    assert {c: v["cpuset"] for c, v in facts.control_plane.items()} == {
+        "etcd": first, "kube-apiserver": rest, "kube-controller-manager": rest, "kube-scheduler": rest}
+    # the kernel's own view of where each process may run
+    for component, state in supervise.component_states(bed.kwokctl.cluster_dir("c0")).items():
+        status = Path(f"/proc/{state['pid']}/status").read_text()
+        allowed = next(line.split(":", 1)[1].strip() for line in status.splitlines() if line.startswith("Cpus_allowed_list"))
+        assert allowed == {"etcd": first, "kwok-controller": cgroups.format_cpus(cpus)}.get(component, rest), (component, allowed)
+    bed.down()
+    assert bed.leftovers()["cgroups"] == []
 
 
 @needs_rights

@@ -12,18 +12,8 @@ import pytest
 from ansible_collections.fedbench.testbed.plugins.module_utils.common import process
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 
-from .conftest import api_client
+from .conftest import api_client, wait_until
 from tests.conftest import pinned
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_cluster_runs_a_deployment_on_simulated_nodes(testbeds):
@@ -54,13 +44,13 @@ def test_cluster_runs_a_deployment_on_simulated_nodes(testbeds):
         },
     }
     apps.create_namespaced_deployment("default", body)
-    _wait(lambda: (apps.read_namespaced_deployment("smoke", "default").status.available_replicas or 0) == 2, 60, "2 available replicas")
+    wait_until(lambda: (apps.read_namespaced_deployment("smoke", "default").status.available_replicas or 0) == 2, 60, "2 available replicas")
     pods = core.list_namespaced_pod("default", label_selector="app=smoke").items
     assert {p.spec.node_name for p in pods} <= {n.metadata.name for n in nodes}
     assert all(p.status.phase == "Running" for p in pods)
 
     apps.delete_namespaced_deployment("smoke", "default", propagation_policy="Foreground")
-    _wait(lambda: not core.list_namespaced_pod("default", label_selector="app=smoke").items
+    wait_until(lambda: not core.list_namespaced_pod("default", label_selector="app=smoke").items
           and not apps.list_namespaced_deployment("default").items, 60, "deployment and pods gone")
 
 
@@ -127,18 +117,18 @@ def test_a_component_that_exits_is_restarted_recorded_and_teardown_stops_the_sup
     victim = before["kube-controller-manager"]["pid"]
     os.kill(victim, signal.SIGKILL)
     # The supervisor sees it gone and starts it again with kwokctl's own command line.
-    restarted = _wait(lambda: [r for r in bed.restarts() if r["component"] == "kube-controller-manager" and r["running"]], 60,
+    restarted = wait_until(lambda: [r for r in bed.restarts() if r["component"] == "kube-controller-manager" and r["running"]], 60,
                       "the supervisor to restart kube-controller-manager")
     assert restarted[0]["cluster"] == facts.name and restarted[0]["old_pid"] == victim and restarted[0]["new_pid"] != victim
     assert restarted[0]["log"].endswith("logs/kube-controller-manager.log")
     after = supervise.component_states(cdir)
     assert all(s["running"] for s in after.values()) and after["etcd"]["pid"] == before["etcd"]["pid"]
-    _wait(lambda: bed.unhealthy() == [], 60, "the cluster healthy again")
+    wait_until(lambda: bed.unhealthy() == [], 60, "the cluster healthy again")
 
     # Without the supervisor, a provision repairs what is gone instead of calling it healthy.
     bed.stop_supervisor()
     os.kill(after["kube-scheduler"]["pid"], signal.SIGKILL)
-    _wait(lambda: not supervise.component_states(cdir)["kube-scheduler"]["running"], 10, "kube-scheduler gone")
+    wait_until(lambda: not supervise.component_states(cdir)["kube-scheduler"]["running"], 10, "kube-scheduler gone")
     assert any("kube-scheduler is not running" in p and "kube-scheduler.log" in p for p in bed.unhealthy())
     _, changed = bed.up(embedded.parse_specs([{"name": facts.name, "role": "host", "nodes": 1, "apiserver_port": int(facts.server.rsplit(":", 1)[1])}]))
     assert changed and bed.unhealthy() == [] and bed.supervisor_pid() is not None
@@ -167,7 +157,7 @@ def test_an_etcd_stall_is_survived_components_come_back_and_the_cluster_works(te
         os.kill(etcd, signal.SIGCONT)
     # Whatever exited while etcd stood still (the controllers lose their lease by
     # design) is started again, and the cluster becomes whole.
-    _wait(lambda: bed.unhealthy() == [], 180, f"cluster healthy again; still: {bed.unhealthy()}")
+    wait_until(lambda: bed.unhealthy() == [], 180, f"cluster healthy again; still: {bed.unhealthy()}")
     after = {c: st["pid"] for c, st in supervise.component_states(cdir).items()}
     replaced = {c for c in before if after[c] != before[c]}
     recorded = {r["component"] for r in bed.restarts()}
@@ -181,4 +171,4 @@ def test_an_etcd_stall_is_survived_components_come_back_and_the_cluster_works(te
                  "template": {"metadata": {"labels": {"app": "after-stall"}},
                               "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"]}]}}},
     })
-    _wait(lambda: (apps.read_namespaced_deployment("after-stall", "default").status.ready_replicas or 0) == 2, 120, "2 ready replicas")
+    wait_until(lambda: (apps.read_namespaced_deployment("after-stall", "default").status.ready_replicas or 0) == 2, 120, "2 ready replicas")

@@ -76,3 +76,23 @@ def test_the_results_carry_the_limits_read_back_and_the_schema_takes_them():
     results.validate(info, schema, "testbed")
     with pytest.raises(results.ResultsError, match="kube-proxy"):
         results.validate({**info, "clusters": [{"name": "c0", "control_plane": {"kube-proxy": limits["kube-apiserver"]}}]}, schema, "testbed")
+
+
+def test_a_topology_is_cpu_sets_on_this_machines_cpus():
+    plain = cgroups.with_topology({}, None, "c1", CPUS)
+    assert plain == {} and cgroups.with_topology({}, "colocated", "c1", CPUS) == {}
+    etcd = cgroups.with_topology(parse({"kube-apiserver": {"cpus": 1}}), "dedicated-etcd", "c1", CPUS)
+    assert {c: l.cpuset for c, l in etcd.items()} == {"etcd": "0", "kube-apiserver": "1", "kube-controller-manager": "1", "kube-scheduler": "1"}
+    assert etcd["kube-apiserver"].cpus == 1.0  # the other limits stay
+    four = cgroups.with_topology({}, "offloaded-scheduler", "c1", {0, 1, 2, 3})
+    assert four["kube-scheduler"].cpuset == "0" and four["etcd"].cpuset == "1-3"
+
+
+@pytest.mark.parametrize("topology, limits, cpus, message", [
+    ("split", {}, CPUS, "cluster 'c1': topology must be one of colocated, dedicated-etcd, offloaded-scheduler, got 'split'"),
+    ("dedicated-etcd", {}, {0}, "cluster 'c1': topology dedicated-etcd needs 2 CPUs or more; this machine has 1 online"),
+    ("dedicated-etcd", {"etcd": {"cpuset": "1"}}, CPUS, "sets the CPUs of every component; drop control_plane.etcd.cpuset"),
+])
+def test_a_topology_it_cannot_represent_is_refused(topology, limits, cpus, message):
+    with pytest.raises(cgroups.CgroupError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        cgroups.with_topology(parse(limits), topology, "c1", cpus)

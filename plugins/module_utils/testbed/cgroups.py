@@ -172,6 +172,36 @@ def parse(raw: Any, cluster: str, cpus: set[int] | None = None) -> dict[str, Lim
     return out
 
 
+TOPOLOGIES = ("colocated", "dedicated-etcd", "offloaded-scheduler")
+
+
+def with_topology(limits: Mapping[str, Limits], topology: Any, cluster: str, cpus: set[int] | None = None) -> dict[str, Limits]:
+    """A cluster's ``topology`` as CPU sets on this machine's CPUs.
+
+    colocated: every component shares every CPU (nothing pinned).
+    dedicated-etcd: etcd alone on the first CPU, the other components on the rest.
+    offloaded-scheduler: kube-scheduler alone on the first CPU, the others on the rest.
+    KWOK's controller and everything else on the machine stay unpinned.
+    """
+    where = f"cluster {cluster!r}: topology"
+    if topology is None or topology == "colocated":
+        return dict(limits)
+    if topology not in TOPOLOGIES:
+        raise CgroupError(f"{where} must be one of {', '.join(TOPOLOGIES)}, got {topology!r}")
+    cpus = online_cpus() if cpus is None else cpus
+    if len(cpus) < 2:
+        raise CgroupError(f"{where} {topology} needs 2 CPUs or more; this machine has {len(cpus)} online")
+    alone = {"dedicated-etcd": "etcd", "offloaded-scheduler": "kube-scheduler"}[topology]
+    first, rest = format_cpus({min(cpus)}), format_cpus(cpus - {min(cpus)})
+    out = dict(limits)
+    for component in COMPONENTS:
+        current = out.get(component, Limits())
+        if current.cpuset is not None:
+            raise CgroupError(f"{where} {topology} sets the CPUs of every component; drop control_plane.{component}.cpuset")
+        out[component] = Limits(cpus=current.cpus, memory_bytes=current.memory_bytes, cpuset=first if component == alone else rest)
+    return out
+
+
 # --------------------------------------------------------------------------
 # The cgroup files.
 # --------------------------------------------------------------------------

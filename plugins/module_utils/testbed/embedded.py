@@ -162,7 +162,7 @@ def parse_specs(raw: Any, *, default_nodes: int = 4) -> list[ClusterSpec]:
         if not simulator and nodes:
             raise TestbedError(f"cluster {name!r}: nodes must be 0 with simulator: false (nothing would make them Ready), got {nodes}")
         try:
-            limits = cgroups.parse(item.get("control_plane"), name)
+            limits = cgroups.with_topology(cgroups.parse(item.get("control_plane"), name), item.get("topology"), name)
         except cgroups.CgroupError as exc:
             raise TestbedError(str(exc)) from exc
         specs.append(ClusterSpec(name=name, role=role, nodes=nodes, apiserver_port=port, simulator=simulator, control_plane=limits))
