@@ -225,3 +225,5 @@ def test_teardown_leaves_nothing(bed, host_settings):
     assert not process.processes_under(engine.RUN_DIR) if engine.RUN_DIR.exists() else True
     assert engine.read_sysctls() == host_settings, "the machine's settings are as they were"
     assert not engine.HOST_RECORD.exists()
+    if engine.user_engine()[0] is None:  # the project's own daemon ran: its containers' parent cgroups go with it
+        assert not list(engine.CGROUP_ROOT.glob("*/docker")), "the project's Docker daemon left its cgroups"

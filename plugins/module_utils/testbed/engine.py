@@ -488,7 +488,25 @@ def stop_daemon(run_dir: Path = RUN_DIR, grace: float = 30) -> list[int]:
         for mount in _mounts_under(run_dir):
             _run(["umount", "-l", mount])
         shutil.rmtree(run_dir, ignore_errors=True)
+    if pid:
+        remove_docker_cgroups()
     return stopped
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def remove_docker_cgroups(root: Path = CGROUP_ROOT) -> list[str]:
+    """The parent cgroups (``docker``) the project's daemon made for its
+    containers, once they are empty (rmdir refuses one that is not); the ones left."""
+    left = []
+    for parent in sorted(root.glob("*/docker")) + ([root / "docker"] if (root / "docker").is_dir() else []):
+        for path in sorted((p for p in parent.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True) + [parent]:
+            try:
+                path.rmdir()
+            except OSError:
+                left.append(str(path))
+    return left
 
 
 def _data_root_of(pid: int) -> Path | None:
