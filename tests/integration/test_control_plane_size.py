@@ -163,7 +163,7 @@ def test_without_the_rights_nothing_starts_and_the_variable_is_named():
             os.setgid(65534)
             os.setuid(65534)
     else:
-        drop = None  # noqa: E731 - already without the rights
+        drop = None  # already without the rights
     # a Python this user may run (the venv's lives under root's home)
     python = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else os.path.realpath(sys.executable)
     try:

@@ -41,6 +41,7 @@ from typing import Any, Mapping
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 KEYS = ("cpus", "memory", "cpuset")
+CONTROLLERS = ("cpu", "memory", "cpuset")
 ROOT = Path("/sys/fs/cgroup")
 PERIOD_US = 100_000
 # The smallest quota the kernel takes is 1 ms a period.
@@ -256,7 +257,7 @@ def prepare(key: str, cluster: str, limits: Mapping[str, Limits], root: Path = R
     joined: dict[str, list[str]] = {}
     for component in COMPONENTS:
         wanted = limits.get(component)
-        for controller in ("cpu", "memory", "cpuset"):
+        for controller in CONTROLLERS:
             path = group(controller, key, cluster, component, root)
             if wanted is None or controller not in wanted.controllers():
                 if path.exists():
@@ -388,36 +389,43 @@ def read_back(key: str, cluster: str, component: str, root: Path = ROOT) -> dict
     """What the cgroup files say: the limits in force, and the processes in the groups."""
     out: dict[str, Any] = {"cpus": None, "memory_bytes": None, "cpuset": None, "pids": []}
     pids: set[int] = set()
-    cpu = group("cpu", key, cluster, component, root)
-    if cpu.exists():
-        quota, period = int(_read(cpu / "cpu.cfs_quota_us")), int(_read(cpu / "cpu.cfs_period_us"))
-        out["cpus"] = None if quota < 0 else round(quota / period, 3)
-        pids.update(int(p) for p in _read(cpu / "cgroup.procs").split())
-    memory = group("memory", key, cluster, component, root)
-    if memory.exists():
-        out["memory_bytes"] = int(_read(memory / "memory.limit_in_bytes"))
-        pids.update(int(p) for p in _read(memory / "cgroup.procs").split())
-    cpuset = group("cpuset", key, cluster, component, root)
-    if cpuset.exists():
-        out["cpuset"] = _read(cpuset / "cpuset.cpus")
-        pids.update(int(p) for p in _read(cpuset / "cgroup.procs").split())
+    for controller in CONTROLLERS:
+        path = group(controller, key, cluster, component, root)
+        if not path.exists():
+            continue
+        if controller == "cpu":
+            quota, period = int(_read(path / "cpu.cfs_quota_us")), int(_read(path / "cpu.cfs_period_us"))
+            out["cpus"] = None if quota < 0 else round(quota / period, 3)
+        elif controller == "memory":
+            out["memory_bytes"] = int(_read(path / "memory.limit_in_bytes"))
+        else:
+            out["cpuset"] = _read(path / "cpuset.cpus")
+        pids.update(members(path))
     out["pids"] = sorted(pids)
     return out
+
+
+def remove_tree(top: Path) -> list[str]:
+    """Remove a group and every group below it, deepest first (rmdir refuses one
+    that still holds a process); the ones left."""
+    left = []
+    for path in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True) + [top]:
+        try:
+            path.rmdir()
+        except OSError:
+            left.append(str(path))
+    return left
 
 
 def remove(key: str, cluster: str | None = None, root: Path = ROOT) -> list[str]:
     """Remove the groups of one cluster (or of the whole work dir); the ones left (still holding a process)."""
     left = []
-    for controller in ("cpu", "memory", "cpuset"):
+    for controller in CONTROLLERS:
         base = root / controller / "fedbench" / key
         top = base / cluster if cluster else base
         if not top.exists():
             continue
-        for path in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True) + [top]:
-            try:
-                path.rmdir()
-            except OSError:
-                left.append(str(path))
+        left += remove_tree(top)
         for parent in (base, base.parent):
             try:
                 parent.rmdir()  # only once empty: another work dir's groups stay
@@ -427,8 +435,8 @@ def remove(key: str, cluster: str | None = None, root: Path = ROOT) -> list[str]
 
 
 def has_groups(key: str, cluster: str, root: Path = ROOT) -> bool:
-    return any((root / c / "fedbench" / key / cluster).exists() for c in ("cpu", "memory", "cpuset"))
+    return any((root / c / "fedbench" / key / cluster).exists() for c in CONTROLLERS)
 
 
 def leftovers(key: str, root: Path = ROOT) -> list[str]:
-    return sorted(str(root / c / "fedbench" / key) for c in ("cpu", "memory", "cpuset") if (root / c / "fedbench" / key).exists())
+    return sorted(str(root / c / "fedbench" / key) for c in CONTROLLERS if (root / c / "fedbench" / key).exists())

@@ -607,9 +607,11 @@ class EmbeddedTestbed:
             # Limits a cluster cannot hold (memory below what a component needs):
             # the limited clusters this call created go again, nothing runs half-sized.
             for spec in new:
-                if spec.control_plane:
-                    if self.exists(spec.name):
-                        self.down([spec.name], restart_supervisor=False)
+                if not spec.control_plane:
+                    continue
+                if self.exists(spec.name):
+                    self.down([spec.name], restart_supervisor=False)
+                else:  # kwokctl failed before it recorded the cluster
                     kill_all(processes_under(self.kwokctl.cluster_dir(spec.name)))
                     cgroups.remove(self.cgroup_key, spec.name)
                     shutil.rmtree(self.launcher_dir(spec.name), ignore_errors=True)

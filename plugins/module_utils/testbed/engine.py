@@ -499,14 +499,10 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 def remove_docker_cgroups(root: Path = CGROUP_ROOT) -> list[str]:
     """The parent cgroups (``docker``) the project's daemon made for its
     containers, once they are empty (rmdir refuses one that is not); the ones left."""
-    left = []
-    for parent in sorted(root.glob("*/docker")) + ([root / "docker"] if (root / "docker").is_dir() else []):
-        for path in sorted((p for p in parent.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True) + [parent]:
-            try:
-                path.rmdir()
-            except OSError:
-                left.append(str(path))
-    return left
+    from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import cgroups
+
+    parents = sorted(root.glob("*/docker")) + ([root / "docker"] if (root / "docker").is_dir() else [])
+    return [left for parent in parents for left in cgroups.remove_tree(parent)]
 
 
 def _data_root_of(pid: int) -> Path | None:
