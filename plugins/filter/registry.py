@@ -28,6 +28,7 @@ KNOWN = (
     "fedbench_frameworks",
     "fedbench_dataplanes",
     "fedbench_apimachinery",
+    "fedbench_sizing",
     "fedbench_example",
     "fedbench_root",
     "fedbench_work_dir",
@@ -88,6 +89,9 @@ def inventory_problems(names, listed_frameworks=None, listed_dataplanes=None, ex
         for key in ("control_plane", "topology"):
             if cluster.get(key) and testbed not in (None, "embedded"):
                 problems.append(f"{label}: {key} limits the embedded testbed's processes only; fedbench_testbed is {testbed!r}")
+        for key in ("datastore", "datastore_port"):
+            if cluster.get(key) not in (None, "etcd") and testbed not in (None, "embedded"):
+                problems.append(f"{label}: {key} chooses the embedded testbed's datastore only; fedbench_testbed is {testbed!r}")
     if isinstance(clusters, list) and clusters:
         # What each framework this run installs needs of the clusters (the defaults when the inventory lists none).
         wanted = (listed_frameworks if isinstance(listed_frameworks, list) else ["native", "kubefed"]) + (

@@ -42,7 +42,10 @@ options:
         C(kube-apiserver), C(kube-controller-manager), C(kube-scheduler)), each
         a mapping of C(cpus) (cores, 0.5 or 500m), C(memory) (bytes or 512Mi)
         and C(cpuset) (CPUs, "0" or "0-1"), set through cgroup v1 once the
-        cluster is up and read back into the facts (see docs/testbed.md).
+        cluster is up and read back into the facts (see docs/testbed.md), and
+        C(datastore), what the API server stores into - C(etcd) (default),
+        C(kine-sqlite) or C(kine-postgres) (kine over a PostgreSQL server the
+        testbed starts on 127.0.0.1, at C(datastore_port) or a free port).
       - For O(state=absent), only C(name) is read; empty means every cluster.
     type: list
     elements: dict
@@ -52,7 +55,7 @@ options:
     type: path
     required: true
   binaries:
-    description: Paths of kwokctl, kwok, etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl (the toolchain role's output).
+    description: Paths of kwokctl, kwok, etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl, and kine for a kine datastore (the toolchain role's output).
     type: dict
     default: {}
   kubernetes_version:
@@ -169,6 +172,8 @@ def main() -> None:
             module.fail_json(msg=f"teardown left processes running: {left['processes']}", leftovers=left, progress=progress)
         if names is None and left["cgroups"]:
             module.fail_json(msg=f"teardown left cgroups (control-plane limits) it could not remove: {left['cgroups']}", leftovers=left, progress=progress)
+        if names is None and left["postgresql"]:
+            module.fail_json(msg=f"teardown left PostgreSQL data it could not remove: {left['postgresql']}", leftovers=left, progress=progress)
         module.exit_json(changed=bool(result["deleted"] or result["killed_stray"]), leftovers=left, progress=progress, **result)
     except embedded.TestbedError as exc:
         module.fail_json(msg=str(exc), progress=progress)

@@ -28,7 +28,7 @@ options:
     choices: [auto, path, download, build]
     default: auto
   versions:
-    description: Pinned versions of the testbed's own groups (kubernetes, etcd, kwok, helm), each like v1.2.3.
+    description: Pinned versions of the testbed's own groups (kubernetes, etcd, kwok, helm, kine), each like v1.2.3.
     type: dict
     default: {}
   recipes:

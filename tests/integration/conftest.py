@@ -25,7 +25,7 @@ VENV_BIN = Path(sys.executable).parent
 def binaries() -> dict[str, str]:
     # Tests never download: binaries come from the cache or a Go build.
     source = os.environ.get("FEDBENCH_TOOLCHAIN_SOURCE", "build")
-    resolved = toolchain.ensure(source=source, report=lambda line: print(f"[toolchain] {line}", flush=True))
+    resolved = toolchain.ensure((*toolchain.TESTBED_COMPONENTS, "kine"), source=source, report=lambda line: print(f"[toolchain] {line}", flush=True))
     return {name: item.path for name, item in resolved.items()}
 
 

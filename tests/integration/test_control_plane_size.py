@@ -83,7 +83,7 @@ def test_limits_are_set_read_back_kept_across_a_restart_and_removed(testbeds):
     assert bed.unhealthy() == []
 
     bed.down()
-    assert bed.leftovers() == {"processes": {}, "ports": [], "clusters": [], "cgroups": []}
+    assert bed.leftovers() == {"processes": {}, "ports": [], "clusters": [], "cgroups": [], "postgresql": []}
     assert not (cgroups.ROOT / "cpu" / "fedbench" / key).exists()
 
 
@@ -131,7 +131,7 @@ def test_memory_below_what_a_component_uses_is_refused_and_leaves_nothing(testbe
     message = str(err.value)
     assert "cluster 'c0': control_plane.kube-apiserver.memory 8 MiB is below what kube-apiserver needs: the kernel killed it for memory" in message, message
     left = bed.leftovers()
-    assert left == {"processes": {}, "ports": [], "clusters": [], "cgroups": []}, left
+    assert left == {"processes": {}, "ports": [], "clusters": [], "cgroups": [], "postgresql": []}, left
     assert bed.supervisor_pid() is None
     assert not embedded.port_in_use(port)
 

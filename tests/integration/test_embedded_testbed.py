@@ -89,7 +89,7 @@ def test_second_up_changes_nothing_and_down_frees_every_port(testbeds):
     sockets = process.listening_sockets_of(process.processes_under(bed.work_dir)) - before
     assert sockets
     bed.down()
-    assert bed.leftovers() == {"processes": {}, "ports": [], "clusters": [], "cgroups": []}
+    assert bed.leftovers() == {"processes": {}, "ports": [], "clusters": [], "cgroups": [], "postgresql": []}
     still = sockets & process.listening_sockets()
     assert not still, f"a socket the testbed opened still listens: {sorted(still)}"
 

@@ -63,8 +63,10 @@ def test_provision_twice_then_teardown_twice(playbooks):
          "cluster 's1': control_plane.kube-apiserver.cpus must be above 0 cores, got -1"),
         ({"fedbench_testbed": "kind", "fedbench_clusters": [{"name": "s2", "apiserver_port": 31602, "control_plane": {"etcd": {"memory": "1Gi"}}}]},
          "cluster 's2': control_plane limits the embedded testbed's processes only; fedbench_testbed is 'kind'"),
+        ({"fedbench_testbed": "embedded", "fedbench_clusters": [{"name": "s3", "apiserver_port": 31603, "datastore": "mysql"}]},
+         "cluster 's3': datastore must be one of etcd, kine-sqlite, kine-postgres, got 'mysql'"),
     ],
-    ids=["unknown-testbed", "zero-clusters", "duplicate-name", "kind-without-a-port", "negative-cpus", "limits-on-kind"],
+    ids=["unknown-testbed", "zero-clusters", "duplicate-name", "kind-without-a-port", "negative-cpus", "limits-on-kind", "unknown-datastore"],
 )
 def test_bad_input_fails_with_a_message_that_names_it(playbooks, group_vars, message):
     playbooks.inventory_with(group_vars)

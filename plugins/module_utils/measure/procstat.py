@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.common import process
 
@@ -27,8 +27,14 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def component_pids(cluster_dir: str | Path) -> dict[str, int]:
-    """{component: pid} of one embedded cluster's processes (by their binary's name)."""
-    out: dict[str, int] = {}
+    """{component: pid} of one embedded cluster's processes: from kwokctl's pid files
+    (so a kine datastore counts as the cluster's etcd), else by their binary's name."""
+    from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import supervise
+
+    out: dict[str, int] = {name: st["pid"] for name, st in supervise.component_states(Path(cluster_dir)).items()
+                           if st["running"] and name in COMPONENTS}
+    if out:
+        return out
     for pid, cmdline in process.processes_under(Path(cluster_dir)).items():
         binary = os.path.basename(cmdline.split(" ", 1)[0])
         if binary in COMPONENTS:
@@ -54,11 +60,28 @@ def read(pid: int) -> tuple[float, int] | None:
     return (int(fields[11]) + int(fields[12])) / TICKS, rss_pages * PAGE
 
 
+def marked(mark: str) -> list[int]:
+    """Every process whose command line (or title) holds the mark."""
+    me = os.getpid()
+    return [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit() and int(e.name) != me and mark in _cmdline(int(e.name))]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 class Sampler:
     """Samples one cluster's components in a thread: CPU over the window, peak RSS."""
 
-    def __init__(self, cluster_dir: str | Path | None, interval: float = 1.0):
+    def __init__(self, cluster_dir: str | Path | None, interval: float = 1.0, groups: Mapping[str, str] | None = None):
         self.pids = component_pids(cluster_dir) if cluster_dir else {}
+        # name -> a mark in the command lines (or titles) of a group of processes,
+        # summed: a PostgreSQL server and its backends (those that exit take their
+        # CPU time with them, so a group's figure is a lower bound).
+        self.groups = dict(groups or {})
         self.interval = interval
         self.start: dict[str, tuple[float, int]] = {}
         self.peak: dict[str, int] = {}
@@ -73,6 +96,11 @@ class Sampler:
             if value is not None:
                 now[name] = value
                 self.peak[name] = max(self.peak.get(name, 0), value[1])
+        for name, mark in self.groups.items():
+            values = [v for v in (read(pid) for pid in marked(mark)) if v is not None]
+            if values:
+                now[name] = (sum(v[0] for v in values), sum(v[1] for v in values))
+                self.peak[name] = max(self.peak.get(name, 0), now[name][1])
         return now
 
     def __enter__(self) -> "Sampler":

@@ -49,7 +49,9 @@ def testbed_info(clusters: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "clusters": [
             {**{k: c.get(k) for k in ("name", "role", "server", "kubernetes_version", "nodes")},
              # the control-plane limits in force, as read back from the cgroups
-             **({"control_plane": c["control_plane"]} if c.get("control_plane") else {})}
+             **({"control_plane": c["control_plane"]} if c.get("control_plane") else {}),
+             # what the API server stores into (embedded clusters)
+             **({"datastore": c["datastore"]} if c.get("datastore") else {})}
             for c in clusters
         ],
         "host": host_info(),

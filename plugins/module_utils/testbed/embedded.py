@@ -17,6 +17,7 @@ No Ansible imports here; ``embedded_cluster`` and the tests call it directly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -32,7 +33,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import cgroups, supervise
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import cgroups, datastore, supervise
 from ansible_collections.fedbench.testbed.plugins.module_utils.common.process import (
     LOOPBACK,
     kill_all,
@@ -67,6 +68,8 @@ class ClusterSpec:
     simulator: bool = True
     # CPU and memory limits per control-plane component (cgroups.py).
     control_plane: Mapping[str, cgroups.Limits] = field(default_factory=dict)
+    # What the API server stores into: etcd, or kine over SQLite or PostgreSQL (datastore.py).
+    datastore: datastore.Datastore = field(default_factory=datastore.Datastore)
 
 
 @dataclass
@@ -87,6 +90,9 @@ class ClusterFacts:
     # The limits in force per control-plane component, read back from the
     # cgroup files (embedded clusters with control_plane set; else empty).
     control_plane: dict[str, Any] = field(default_factory=dict)
+    # The datastore behind the API server: kind, versions, PostgreSQL's port
+    # (embedded clusters; else empty).
+    datastore: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -165,7 +171,15 @@ def parse_specs(raw: Any, *, default_nodes: int = 4) -> list[ClusterSpec]:
             limits = cgroups.with_topology(cgroups.parse(item.get("control_plane"), name), item.get("topology"), name)
         except cgroups.CgroupError as exc:
             raise TestbedError(str(exc)) from exc
-        specs.append(ClusterSpec(name=name, role=role, nodes=nodes, apiserver_port=port, simulator=simulator, control_plane=limits))
+        try:
+            store = datastore.parse(item.get("datastore"), item.get("datastore_port"), name)
+        except datastore.DatastoreError as exc:
+            raise TestbedError(str(exc)) from exc
+        if store.port is not None:
+            if store.port in seen_ports:
+                raise TestbedError(f"cluster {name!r}: datastore_port {store.port} is also the port of cluster {seen_ports[store.port]!r}")
+            seen_ports[store.port] = name
+        specs.append(ClusterSpec(name=name, role=role, nodes=nodes, apiserver_port=port, simulator=simulator, control_plane=limits, datastore=store))
     hosts = [s.name for s in specs if s.role == "host"]
     if len(hosts) > 1:
         raise TestbedError(f"only one cluster may have role 'host', got {', '.join(hosts)}")
@@ -186,6 +200,8 @@ class Binaries:
     kube_controller_manager: str
     kube_scheduler: str
     kubectl: str
+    # Only clusters on a kine datastore need it.
+    kine: str = ""
 
     @classmethod
     def from_mapping(cls, paths: Mapping[str, str]) -> "Binaries":
@@ -404,6 +420,16 @@ def server_version(cluster_dir: Path, port: int) -> str:
     return json.loads(body)["gitVersion"]
 
 
+def binary_version(path: str, pattern: str) -> str:
+    """The version a binary reports (``--version``, group 1 of the pattern); "" if unreadable."""
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except OSError:
+        return ""
+    match = re.search(pattern, out)
+    return match.group(1) if match else ""
+
+
 def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.2) -> float:
     """Poll until ``predicate`` holds; one deadline around the whole wait."""
     start = time.monotonic()
@@ -537,6 +563,10 @@ class EmbeddedTestbed:
                         + (f" (the supervisor restarted it {len(tried)} time(s), last at {tried[-1]['time']})" if tried else "")
                         + f"; log: {state['log']}"
                     )
+            store = datastore.recorded(self.work_dir, name)
+            if store is not None and store.kind == "kine-postgres" and self.postgres(name, store.port or 0).postmaster() is None:
+                problems.append(f"cluster {name!r}: its PostgreSQL (datastore kine-postgres, port {store.port}) is not running; "
+                                f"log: {datastore.pg_home(self.cgroup_key, name) / 'postgres.log'}")
             port = self.recorded_port(name)
             if states and all(s["running"] for s in states.values()) and (port is None or not healthy(cdir, port)):
                 problems.append(f"cluster {name!r}: its API server does not answer /readyz on {LOOPBACK}:{port}; log: {cdir / 'logs' / 'kube-apiserver.log'}")
@@ -569,11 +599,43 @@ class EmbeddedTestbed:
                     f"cluster {spec.name!r}: apiserver_port {spec.apiserver_port} is already in use on {LOOPBACK}; "
                     "choose another port in the inventory or stop what holds it"
                 )
+        for spec in specs:
+            port = spec.datastore.port
+            if port is None or self.postgres(spec.name, port).postmaster() is not None:
+                continue  # a free one is chosen, or ours already serves there
+            if port_in_use(port):
+                raise TestbedError(
+                    f"cluster {spec.name!r}: datastore_port {port} (its PostgreSQL) is already in use on {LOOPBACK}; "
+                    "choose another port in the inventory, or leave datastore_port out for a free one"
+                )
+
+    def _check_datastores(self, specs: list[ClusterSpec]) -> list[ClusterSpec]:
+        """Refuse what a datastore needs and this machine lacks, before anything starts;
+        the specs with PostgreSQL's port of a cluster that exists filled in."""
+        assert self.binaries is not None
+        out = []
+        for spec in specs:
+            store = spec.datastore
+            if store.kine and not self.binaries.kine:
+                raise TestbedError(f"cluster {spec.name!r}: datastore {store.kind} needs the kine binary, and the toolchain gave none "
+                                   "(toolchain component kine)")
+            if store.kind == "kine-postgres":
+                try:
+                    datastore.pg_programs(spec.name)
+                    datastore.pg_account(spec.name)
+                except datastore.DatastoreError as exc:
+                    raise TestbedError(str(exc)) from exc
+                was = datastore.recorded(self.work_dir, spec.name) if self.exists(spec.name) else None
+                if store.port is None and was is not None and was.kind == store.kind:
+                    spec = replace(spec, datastore=was)
+            out.append(spec)
+        return out
 
     def up(self, specs: list[ClusterSpec]) -> tuple[list[ClusterFacts], bool]:
         """Create (or confirm) every cluster, in parallel. Returns (facts, changed)."""
         if self.binaries is None:
             raise TestbedError("creating clusters needs the toolchain's binaries")
+        specs = self._check_datastores(specs)
         self.check_ports(specs)
         for spec in specs:
             if spec.control_plane:
@@ -586,7 +648,13 @@ class EmbeddedTestbed:
             (self.work_dir / sub).mkdir(parents=True, exist_ok=True)
         os.chmod(self.work_dir / "kubeconfigs", 0o700)
         new = [s for s in specs if not self.exists(s.name)]
-        pool_ports = allocate_ports(len(COMPONENT_PORTS) * len(new), avoid=[s.apiserver_port for s in specs])
+        # A new cluster's PostgreSQL with no port of its own gets one from the same pool.
+        unported = [s.name for s in new if s.datastore.kind == "kine-postgres" and s.datastore.port is None]
+        pool_ports = allocate_ports(len(COMPONENT_PORTS) * len(new) + len(unported),
+                                    avoid=[s.apiserver_port for s in specs] + [s.datastore.port for s in specs if s.datastore.port])
+        pg_ports = dict(zip(unported, pool_ports[len(COMPONENT_PORTS) * len(new):]))
+        specs = [replace(s, datastore=replace(s.datastore, port=pg_ports[s.name])) if s.name in pg_ports else s for s in specs]
+        new = [s for s in specs if not self.exists(s.name)]
         ports = {
             spec.name: dict(zip(COMPONENT_PORTS, pool_ports[i * len(COMPONENT_PORTS):(i + 1) * len(COMPONENT_PORTS)]))
             for i, spec in enumerate(new)
@@ -626,17 +694,49 @@ class EmbeddedTestbed:
     def launcher_dir(self, name: str) -> Path:
         return self.work_dir / "launchers" / name
 
-    def _launched_binaries(self, name: str) -> Binaries:
+    def _launched_binaries(self, spec: ClusterSpec, ports: Mapping[str, int]) -> Binaries:
         """The binaries as kwokctl runs them: each control-plane component through
-        its launcher, which joins the component's cgroups (if any) first."""
+        its launcher, which joins the component's cgroups (if any) first. On a
+        kine datastore, etcd's launcher becomes kine, on etcd's port."""
         assert self.binaries is not None
-        folder = self.launcher_dir(name)
+        folder = self.launcher_dir(spec.name)
         scripts = {
-            field_name: str(cgroups.write_launcher(folder, name, component, getattr(self.binaries, field_name)))
+            field_name: str(cgroups.write_launcher(folder, spec.name, component, getattr(self.binaries, field_name)))
             for component, field_name in (("etcd", "etcd"), ("kube-apiserver", "kube_apiserver"),
                                           ("kube-controller-manager", "kube_controller_manager"), ("kube-scheduler", "kube_scheduler"))
         }
+        if spec.datastore.kine:
+            backend = "SQLite" if spec.datastore.kind == "kine-sqlite" else f"PostgreSQL on {LOOPBACK}:{spec.datastore.port}"
+            scripts["etcd"] = str(datastore.write_kine_launcher(
+                folder, spec.name, self.binaries.kine, f"{LOOPBACK}:{ports['etcdPort']}",
+                datastore.endpoint(self.work_dir, spec.name, spec.datastore), backend))
         return replace(self.binaries, **scripts)
+
+    def postgres(self, name: str, port: int) -> datastore.Postgres:
+        return datastore.Postgres(self.work_dir, self.cgroup_key, name, port, self.report)
+
+    def _start_datastore(self, spec: ClusterSpec) -> None:
+        """The cluster's PostgreSQL (kine-postgres), started unless it runs."""
+        if spec.datastore.kind != "kine-postgres":
+            return
+        assert spec.datastore.port is not None
+        try:
+            self.postgres(spec.name, spec.datastore.port).start()
+        except datastore.DatastoreError as exc:
+            raise TestbedError(str(exc)) from exc
+
+    def datastore_facts(self, spec: ClusterSpec) -> dict[str, Any]:
+        """What the results say of the cluster's datastore: kind, versions, port."""
+        assert self.binaries is not None
+        if not spec.datastore.kine:
+            version = binary_version(self.binaries.etcd, r"etcd Version: (\S+)")
+            return {"kind": "etcd", "etcd_version": version}
+        out: dict[str, Any] = {"kind": spec.datastore.kind, "kine_version": datastore.kine_version(self.binaries.kine)}
+        if spec.datastore.kind == "kine-postgres":
+            out.update(postgresql_version=self.postgres(spec.name, spec.datastore.port or 0).version(), port=spec.datastore.port)
+        else:
+            out["file"] = str(datastore.folder(self.work_dir, spec.name) / "state.db")
+        return out
 
     def _prepare_limits(self, spec: ClusterSpec) -> dict[str, list[str]]:
         """Make (or update in place) the cluster's groups and tell the launchers."""
@@ -736,10 +836,17 @@ class EmbeddedTestbed:
         changed = False
         start = time.monotonic()
         cdir = self.kwokctl.cluster_dir(spec.name)
-        if self.exists(spec.name) and self.recorded_port(spec.name) != spec.apiserver_port:
-            self.report(f"{spec.name}: exists with another apiserver port; recreating")
+        was = (datastore.recorded(self.work_dir, spec.name) or datastore.Datastore()) if self.exists(spec.name) else None
+        if was is not None and (self.recorded_port(spec.name) != spec.apiserver_port or was != spec.datastore):
+            what = "another apiserver port" if self.recorded_port(spec.name) != spec.apiserver_port else f"another datastore ({was.kind}, port {was.port})"
+            self.report(f"{spec.name}: exists with {what}; recreating")
             self.down([spec.name])
-            ports = dict(zip(COMPONENT_PORTS, allocate_ports(len(COMPONENT_PORTS), avoid=[spec.apiserver_port])))
+            fresh = allocate_ports(len(COMPONENT_PORTS) + 1, avoid=[spec.apiserver_port] + ([spec.datastore.port] if spec.datastore.port else []))
+            ports = dict(zip(COMPONENT_PORTS, fresh))
+            if spec.datastore.kind == "kine-postgres" and spec.datastore.port is None:
+                spec = replace(spec, datastore=replace(spec.datastore, port=fresh[-1]))
+        if self.exists(spec.name):
+            self._start_datastore(spec)
         stopped = [c for c, st in supervise.component_states(cdir).items() if not st["running"]] if self.exists(spec.name) else []
         if self.exists(spec.name) and (not self.running(spec.name) or stopped):
             self.report(f"{spec.name}: exists but {', '.join(stopped) or 'its API server'} is not running; starting it")
@@ -751,7 +858,9 @@ class EmbeddedTestbed:
                 ports = dict(zip(COMPONENT_PORTS, allocate_ports(len(COMPONENT_PORTS), avoid=[spec.apiserver_port])))
             if spec.control_plane:
                 self._prepare_limits(spec)  # so every component starts inside its groups
-            config.write_text(kwokctl_config(spec, self._launched_binaries(spec.name), self.kube_version, ports, self.disable_qps_limits))
+            datastore.record(self.work_dir, spec.name, spec.datastore)
+            self._start_datastore(spec)
+            config.write_text(kwokctl_config(spec, self._launched_binaries(spec, ports), self.kube_version, ports, self.disable_qps_limits))
             self.report(f"{spec.name}: starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok on {LOOPBACK}:{spec.apiserver_port}")
             try:
                 self.kwokctl.run(
@@ -785,6 +894,7 @@ class EmbeddedTestbed:
             kubernetes_version=version,
             nodes=spec.nodes,
             capabilities=capabilities(cdir, spec.simulator),
+            datastore=self.datastore_facts(spec),
         )
         return facts, changed
 
@@ -824,6 +934,35 @@ class EmbeddedTestbed:
         os.replace(tmp, dest)
         return True
 
+    # -- drivers: what creates clusters of its own here ---------------------
+    @contextlib.contextmanager
+    def driver(self, name: str):
+        """Record this process as one that creates clusters in the work dir (the
+        sizing sweep does, one per variant), so that teardown stops it first:
+        run in the background, it outlives an interrupted play, and would
+        otherwise start its next cluster after the teardown."""
+        folder = self.work_dir / "drivers"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.pid"
+        path.write_text(f"{os.getpid()}\n")
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+
+    def stop_drivers(self) -> list[int]:
+        stopped = []
+        for path in sorted((self.work_dir / "drivers").glob("*.pid")):
+            try:
+                pid = int(path.read_text().strip())
+            except (OSError, ValueError):
+                pid = None
+            if pid and pid != os.getpid() and supervise.alive(pid):
+                self.report(f"stopping {path.stem} (pid {pid}), which creates clusters here, before the teardown")
+                stopped += kill_all([pid], grace=10)
+            path.unlink(missing_ok=True)
+        return stopped
+
     # -- down -----------------------------------------------------------
     def down(self, names: Iterable[str] | None = None, restart_supervisor: bool = True) -> dict[str, Any]:
         """Delete the named clusters, or every cluster under the work dir.
@@ -832,7 +971,10 @@ class EmbeddedTestbed:
         ``kwokctl create`` can leave without a complete pid file).
         """
         all_clusters = names is None
-        # First the supervisor, or it would start again what is being stopped.
+        # First what would create clusters again, then the supervisor, or it
+        # would start again what is being stopped.
+        if all_clusters:
+            self.stop_drivers()
         self.stop_supervisor()
         targets = self.kwokctl.clusters() if all_clusters else [n for n in names if self.kwokctl.cluster_dir(n).exists()]
         deleted = []
@@ -847,6 +989,9 @@ class EmbeddedTestbed:
                     self.report(f"{name}: kwokctl delete failed ({exc}); stopping its processes directly")
             kill_all(pids)
             kill_all(processes_under(cdir))
+            # kine's command line names its launcher's link, not the cluster's folder.
+            kill_all(processes_under(self.launcher_dir(name)))
+            self._stop_datastore(name)
             cgroups.remove(self.cgroup_key, name)
             shutil.rmtree(cdir, ignore_errors=True)
             shutil.rmtree(self.launcher_dir(name), ignore_errors=True)
@@ -858,13 +1003,24 @@ class EmbeddedTestbed:
         stray = processes_under(self.work_dir) if all_clusters else {}
         killed = kill_all(stray)
         if all_clusters:
+            # A PostgreSQL whose cluster folder an interrupted run never made.
+            for home in datastore.PG_ROOT.glob(datastore.pg_name(self.cgroup_key) + "*"):
+                self._stop_datastore(home.name[len(datastore.pg_name(self.cgroup_key)):])
+            shutil.rmtree(self.work_dir / "datastores", ignore_errors=True)
             cgroups.remove(self.cgroup_key)
         if restart_supervisor and not all_clusters and self.kwokctl.clusters() and self.binaries is not None:
             self.start_supervisor()  # the clusters left keep their supervisor
         return {"deleted": deleted, "killed_stray": killed}
 
+    def _stop_datastore(self, name: str) -> None:
+        """The cluster's PostgreSQL, if it has one, stopped and its data removed; then its datastore folder."""
+        self.postgres(name, 0).stop()
+        shutil.rmtree(datastore.folder(self.work_dir, name), ignore_errors=True)
+
     def leftovers(self) -> dict[str, Any]:
-        """What of the testbed is still on this machine: processes and their ports."""
-        procs = processes_under(self.work_dir)
+        """What of the testbed is still on this machine: processes (its PostgreSQL
+        servers' among them) and their ports, clusters, cgroups, PostgreSQL data."""
+        servers = datastore.leftovers(self.cgroup_key)
+        procs = {**processes_under(self.work_dir), **servers["processes"]}
         return {"processes": procs, "ports": listeners_of(procs), "clusters": self.kwokctl.clusters(),
-                "cgroups": cgroups.leftovers(self.cgroup_key)}
+                "cgroups": cgroups.leftovers(self.cgroup_key), "postgresql": servers["folders"]}

@@ -44,6 +44,14 @@ MAX_BACKOFF = 30.0
 _CHILD: list[subprocess.Popen] = []
 
 
+def owned(cluster_dir: Path, command: str) -> bool:
+    """Whether a command line is one of the cluster's components: it names the
+    cluster's folder (kwokctl's flags do), or its launchers' links (kine's,
+    on a kine datastore: <work dir>/launchers/<cluster>/bin/)."""
+    launchers = Path(cluster_dir).parents[2] / "launchers" / Path(cluster_dir).name / "bin"
+    return str(cluster_dir) in command or str(launchers) + "/" in command
+
+
 def component_states(cluster_dir: Path) -> dict[str, dict]:
     """Per component of one cluster: its pid, whether it runs (a live process from
     the cluster's own folder: a recycled pid does not count), and its log."""
@@ -53,7 +61,7 @@ def component_states(cluster_dir: Path) -> dict[str, dict]:
             pid: int | None = int(pid_file.read_text().strip())
         except (OSError, ValueError):
             pid = None
-        running = pid is not None and alive(pid) and str(cluster_dir) in cmdline(pid)
+        running = pid is not None and alive(pid) and owned(cluster_dir, cmdline(pid))
         out[pid_file.stem] = {"pid": pid, "running": running, "log": str(cluster_dir / "logs" / f"{pid_file.stem}.log")}
     return out
 

@@ -53,6 +53,8 @@ class Versions:
     etcd: str = "v3.6.8"
     kwok: str = "v0.8.0"
     helm: str = "v3.22.0"
+    # An alternate datastore (datastore.py): only clusters that choose it need it.
+    kine: str = "v0.17.5"
 
     def __post_init__(self) -> None:
         for name in GROUPS:
@@ -60,7 +62,7 @@ class Versions:
 
 
 # The testbed's own version groups (a framework's binaries come with its recipe).
-GROUPS = ("kubernetes", "etcd", "kwok", "helm")
+GROUPS = ("kubernetes", "etcd", "kwok", "helm", "kine")
 
 
 def _check_version(what: str, value: object) -> None:
@@ -250,6 +252,7 @@ COMPONENTS: dict[str, Component] = {
         Component("kwok", "kwok", ("--version",), r"version v?(\d+\.\d+\.\d+)"),
         Component("kwokctl", "kwok", ("--version",), r"version v?(\d+\.\d+\.\d+)"),
         Component("helm", "helm", ("version", "--short"), r"v(\d+\.\d+\.\d+)"),
+        Component("kine", "kine", ("--version",), r"kine version v(\d+\.\d+\.\d+)"),
     )
 }
 
@@ -480,6 +483,13 @@ def kubernetes_ldflags(version: str) -> str:
     return " ".join(flags)
 
 
+KINE_CGO_CFLAGS = " ".join(f"-DSQLITE_{o}" for o in (
+    "DEFAULT_MEMSTATUS=0", "DISABLE_INTRINSIC", "ENABLE_COLUMN_METADATA", "ENABLE_DBPAGE_VTAB", "ENABLE_DBSTAT_VTAB",
+    "ENABLE_MATH_FUNCTIONS", "ENABLE_MEMORY_MANAGEMENT", "ENABLE_OFFSET_SQL_FUNC", "ENABLE_PREUPDATE_HOOK", "ENABLE_RBU",
+    "ENABLE_RTREE", "ENABLE_SESSION", "ENABLE_SNAPSHOT", "ENABLE_STAT4", "ENABLE_UNLOCK_NOTIFY", "LIKE_DOESNT_MATCH_BLOBS",
+    "THREADSAFE=1", "WITHOUT_ZONEMALLOC"))
+
+
 def etcd_wrapper(version: str, go_version: str = "1.26.0") -> str:
     mods = ["go.etcd.io/etcd/api/v3", "go.etcd.io/etcd/client/pkg/v3", "go.etcd.io/etcd/client/v3", "go.etcd.io/etcd/pkg/v3"]
     replaces = "\n".join(f"\t{m} => {m} {version}" for m in mods)
@@ -527,6 +537,16 @@ def build_plan(group: str, names: list[str], versions: Versions, work: Path, env
         return BuildPlan(
             group, "", {"helm": f"helm.sh/helm/v3/cmd/helm@{v}"},
             ldflags=f"-s -w -X helm.sh/helm/v3/internal/version.version={v}", install=True,
+        )
+    if group == "kine":
+        # As kine's own scripts/build makes it: cgo, so SQLite is the C library
+        # (mattn/go-sqlite3) with the options k3s builds it with.
+        return BuildPlan(
+            group, "", {"kine": f"github.com/k3s-io/kine@{v}"},
+            ldflags=f"-s -w -X github.com/k3s-io/kine/pkg/version.Version={v}", install=True,
+            env={"CGO_ENABLED": "1", "CGO_CFLAGS": KINE_CGO_CFLAGS},
+            tags=("sqlite_unlock_notify", "sqlite_vtable", "sqlite_stat4", "sqlite_preupdate_hook", "sqlite_math_functions",
+                  "sqlite_dbstat", "sqlite_column_metadata"),
         )
     raise ToolchainError(f"no build recipe for group {group!r}")
 
