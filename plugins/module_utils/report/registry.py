@@ -15,7 +15,7 @@ import types
 from typing import Any, Mapping
 
 # The registry, in the order the summary and the report show them: one module per experiment family.
-from ansible_collections.fedbench.testbed.plugins.module_utils.report import lifecycle, burst, apimachinery  # noqa: F401, I001
+from ansible_collections.fedbench.testbed.plugins.module_utils.report import lifecycle, burst, apimachinery, sizing  # noqa: F401, I001
 from ansible_collections.fedbench.testbed.plugins.module_utils.report.spec import Experiment
 
 EXPERIMENTS: dict[str, Experiment] = {
