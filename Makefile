@@ -47,7 +47,7 @@ bench: toolchain
 	if [ $$rc -eq 99 ]; then how=interrupted; rc=130; fi; \
 	if [ $$rc -ne 0 ]; then echo "== the run $$how (exit $$rc): merging the samples that finished and drawing their report, marked partial; then teardown"; \
 	  $(PLAYBOOK) playbooks/report.yml -e "report_partial='the run $$how (exit $$rc) before it finished.'" || true; fi; \
-	$(PLAYBOOK) playbooks/teardown.yml || rc=$$((rc ? rc : $$?)); \
+	$(PLAYBOOK) playbooks/teardown.yml --tags all || rc=$$((rc ? rc : $$?)); \
 	results=$${FEDBENCH_RESULTS_DIR:-results}/$(FEDBENCH_RUN_ID); \
 	if [ -f $$results/summary.md ]; then cat $$results/summary.md; echo "results: $$results/"; fi; \
 	if [ -f $$results/report.html ]; then echo "report: $$results/report.html"; fi; \
