@@ -89,7 +89,11 @@ def listening_ports() -> set[int]:
 
 def processes_under(workdir: Path) -> dict[int, str]:
     """Every live process whose command line names a path under ``workdir``."""
-    marker = str(workdir.resolve())
+    return processes_matching(str(workdir.resolve()))
+
+
+def processes_matching(marker: str) -> dict[int, str]:
+    """Every live process (but this one) whose command line, or title, holds ``marker``."""
     found: dict[int, str] = {}
     me = os.getpid()
     for entry in Path("/proc").iterdir():

@@ -60,19 +60,6 @@ def read(pid: int) -> tuple[float, int] | None:
     return (int(fields[11]) + int(fields[12])) / TICKS, rss_pages * PAGE
 
 
-def marked(mark: str) -> list[int]:
-    """Every process whose command line (or title) holds the mark."""
-    me = os.getpid()
-    return [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit() and int(e.name) != me and mark in _cmdline(int(e.name))]
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
 class Sampler:
     """Samples one cluster's components in a thread: CPU over the window, peak RSS."""
 
@@ -97,7 +84,7 @@ class Sampler:
                 now[name] = value
                 self.peak[name] = max(self.peak.get(name, 0), value[1])
         for name, mark in self.groups.items():
-            values = [v for v in (read(pid) for pid in marked(mark)) if v is not None]
+            values = [v for v in (read(pid) for pid in process.processes_matching(mark)) if v is not None]
             if values:
                 now[name] = (sum(v[0] for v in values), sum(v[1] for v in values))
                 self.peak[name] = max(self.peak.get(name, 0), now[name][1])

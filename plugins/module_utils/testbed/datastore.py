@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.common import procfs
-from ansible_collections.fedbench.testbed.plugins.module_utils.common.process import LOOPBACK, kill_all, port_in_use
+from ansible_collections.fedbench.testbed.plugins.module_utils.common.process import LOOPBACK, kill_all, port_in_use, processes_matching
 
 KINDS = ("etcd", "kine-sqlite", "kine-postgres")
 PG_ROOT = Path("/tmp")
@@ -168,15 +168,6 @@ def write_kine_launcher(launchers: Path, cluster: str, kine: str, address: str, 
     return script
 
 
-def kine_version(kine: str) -> str:
-    try:
-        out = subprocess.run([kine, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except OSError:
-        return ""
-    match = re.search(r"v?(\d+\.\d+\.\d+)", out)
-    return match.group(1) if match else ""
-
-
 # --------------------------------------------------------------------------
 # PostgreSQL, the project's own server.
 # --------------------------------------------------------------------------
@@ -213,15 +204,8 @@ def pg_account(cluster: str) -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
-def processes(marker: str) -> dict[int, str]:
-    """PostgreSQL processes whose command line (or title) carries the marker."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            cmd = procfs.cmdline(int(entry.name))
-            if marker in cmd:
-                found[int(entry.name)] = cmd.strip()
-    return found
+# PostgreSQL's processes carry the marker in their titles (cluster_name).
+processes = processes_matching
 
 
 class Postgres:

@@ -420,16 +420,6 @@ def server_version(cluster_dir: Path, port: int) -> str:
     return json.loads(body)["gitVersion"]
 
 
-def binary_version(path: str, pattern: str) -> str:
-    """The version a binary reports (``--version``, group 1 of the pattern); "" if unreadable."""
-    try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except OSError:
-        return ""
-    match = re.search(pattern, out)
-    return match.group(1) if match else ""
-
-
 def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.2) -> float:
     """Poll until ``predicate`` holds; one deadline around the whole wait."""
     start = time.monotonic()
@@ -728,10 +718,12 @@ class EmbeddedTestbed:
     def datastore_facts(self, spec: ClusterSpec) -> dict[str, Any]:
         """What the results say of the cluster's datastore: kind, versions, port."""
         assert self.binaries is not None
+        from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import toolchain
+
         if not spec.datastore.kine:
-            version = binary_version(self.binaries.etcd, r"etcd Version: (\S+)")
-            return {"kind": "etcd", "etcd_version": version}
-        out: dict[str, Any] = {"kind": spec.datastore.kind, "kine_version": datastore.kine_version(self.binaries.kine)}
+            return {"kind": "etcd", "etcd_version": toolchain.binary_version(self.binaries.etcd, toolchain.COMPONENTS["etcd"]) or ""}
+        out: dict[str, Any] = {"kind": spec.datastore.kind,
+                               "kine_version": toolchain.binary_version(self.binaries.kine, toolchain.COMPONENTS["kine"]) or ""}
         if spec.datastore.kind == "kine-postgres":
             out.update(postgresql_version=self.postgres(spec.name, spec.datastore.port or 0).version(), port=spec.datastore.port)
         else:
