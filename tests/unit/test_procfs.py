@@ -66,3 +66,30 @@ def test_an_unreaped_zombie_is_not_alive():
         time.sleep(0.05)
     assert not procfs.alive(child.pid)  # exited, not yet waited for
     child.wait()
+
+
+@pytest.mark.parametrize("command, path, named", [
+    ("etcd --data-dir=/x/wd/kwok/etcd", "/x/wd", True),
+    ("python /x/wd/supervisor/supervise.py --work-dir /x/wd", "/x/wd", True),
+    ("sleep 30 /x/wd", "/x/wd", True),
+    ("etcd --data-dir=/x/wd-b/kwok/etcd", "/x/wd", False),
+    ("etcd --data-dir=/x/wd.old/kwok", "/x/wd", False),
+    ("etcd --data-dir=/y/x/wd/kwok", "/x/wd", False),
+    ("kube-apiserver --etcd=/x/wdb --cert=/x/wd/pki/a.crt", "/x/wd", True),
+    ("kube-apiserver --cert=/wd/kwok/clusters/c10/pki/a.crt", "/wd/kwok/clusters/c1", False),
+])
+def test_a_path_is_named_whole_never_as_the_prefix_of_another(command, path, named):
+    assert procfs.names_path(command, path) is named
+
+
+def test_processes_under_a_work_dir_leave_out_a_neighbour_whose_name_it_starts(tmp_path):
+    mine, neighbour = tmp_path / "wd", tmp_path / "wd-b"
+    procs = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", str(d / "kwok" / "etcd")]) for d in (mine, neighbour)]
+    try:
+        found = process.processes_under(mine)
+        assert procs[0].pid in found and procs[1].pid not in found
+        assert procs[1].pid in process.processes_under(neighbour)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()

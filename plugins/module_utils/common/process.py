@@ -88,8 +88,11 @@ def listening_ports() -> set[int]:
 
 
 def processes_under(workdir: Path) -> dict[int, str]:
-    """Every live process whose command line names a path under ``workdir``."""
-    return processes_matching(str(workdir.resolve()))
+    """Every live process (but this one) whose command line names ``workdir`` or a
+    path under it, as a path: another folder whose name starts the same
+    (``/x/wd-b`` beside ``/x/wd``) is not under it."""
+    path = str(workdir.resolve())
+    return {pid: cmd for pid, cmd in processes_matching(path).items() if procfs.names_path(cmd, path)}
 
 
 def processes_matching(marker: str) -> dict[int, str]:

@@ -10,6 +10,7 @@ supervisor runs as a standalone script with a copy of this file beside it.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 
@@ -66,3 +67,26 @@ def argv(pid: int) -> list[str]:
 def cmdline(pid: int) -> str:
     """Its command line, arguments joined by spaces ("" once it is gone)."""
     return " ".join(argv(pid))
+
+
+# A character that may stand inside a path: what comes just before or after a
+# path named on a command line must be none of these, so /x/wd never matches
+# /x/wd-b or /y/x/wd.
+_PATH_CHAR = re.compile(r"[\w.~+@-]")
+
+
+def names_path(command: str, path: str | Path) -> bool:
+    """Whether a command line names ``path`` itself or a path under it, as a
+    whole path (after start, a space, ``=``, ``:`` or a quote; before ``/``,
+    the end, or such a separator), never as the prefix of another name."""
+    text = str(path).rstrip("/") or "/"
+    start = 0
+    while True:
+        i = command.find(text, start)
+        if i < 0:
+            return False
+        before = command[i - 1] if i else ""
+        after = command[i + len(text)] if i + len(text) < len(command) else ""
+        if not (before and (before == "/" or _PATH_CHAR.match(before))) and not (after and after != "/" and _PATH_CHAR.match(after)):
+            return True
+        start = i + 1

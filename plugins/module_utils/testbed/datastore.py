@@ -45,10 +45,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ansible_collections.fedbench.testbed.plugins.module_utils.common import procfs
+from ansible_collections.fedbench.testbed.plugins.module_utils.common import procfs, syspkgs
 from ansible_collections.fedbench.testbed.plugins.module_utils.common.process import LOOPBACK, kill_all, port_in_use, processes_matching
 
 KINDS = ("etcd", "kine-sqlite", "kine-postgres")
+# What kine-postgres runs: Debian's PostgreSQL server (initdb, pg_ctl, postgres).
+PG_PACKAGES = ("postgresql",)
 PG_ROOT = Path("/tmp")
 PG_USER = "kine"
 PG_DATABASE = "kubernetes"
@@ -174,7 +176,12 @@ def write_kine_launcher(launchers: Path, cluster: str, kine: str, address: str, 
 
 
 def pg_programs(cluster: str) -> dict[str, str]:
-    """initdb, pg_ctl and postgres: Debian keeps them in /usr/lib/postgresql/<major>/bin."""
+    """initdb, pg_ctl and postgres: Debian keeps them in /usr/lib/postgresql/<major>/bin
+    (its package ``postgresql`` is installed first where it is missing)."""
+    try:
+        syspkgs.ensure(PG_PACKAGES, why=f"cluster {cluster!r}: datastore kine-postgres")
+    except syspkgs.SystemPackagesError as exc:
+        raise DatastoreError(str(exc)) from None
     found = {}
     dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(re.sub(r"\D", "", Path(d).parent.name) or 0), reverse=True)
     for name in ("initdb", "pg_ctl", "postgres"):
@@ -204,8 +211,12 @@ def pg_account(cluster: str) -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
-# PostgreSQL's processes carry the marker in their titles (cluster_name).
-processes = processes_matching
+def processes(name: str) -> dict[int, str]:
+    """One server's processes: its name is their titles' cluster_name
+    ("postgres: <name>: checkpointer") and its data folder's (/tmp/<name>/data),
+    followed by ':' or '/', so cluster c1's never match c10's."""
+    whole = re.compile(re.escape(name) + r"(?=[:/]|$)")
+    return {pid: cmd for pid, cmd in processes_matching(name).items() if whole.search(cmd)}
 
 
 class Postgres:
@@ -314,4 +325,4 @@ class Postgres:
 def leftovers(key: str) -> dict[str, Any]:
     """PostgreSQL servers (processes, data folders) of one work dir still on this machine."""
     marker = pg_name(key)
-    return {"processes": processes(marker), "folders": sorted(str(p) for p in PG_ROOT.glob(marker + "*"))}
+    return {"processes": processes_matching(marker), "folders": sorted(str(p) for p in PG_ROOT.glob(marker + "*"))}

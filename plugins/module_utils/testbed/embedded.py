@@ -327,6 +327,15 @@ def private(cluster_dir: Path, *more: Path) -> None:
             os.chmod(path, 0o600)
 
 
+def _write_private(dest: Path, data: bytes) -> None:
+    """Write a file 0600 (whatever the umask), atomically."""
+    tmp = dest.with_name(dest.name + ".tmp")
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
+        handle.write(data)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, dest)
+
+
 class Kwokctl:
     """Runs kwokctl against one work directory."""
 
@@ -501,6 +510,7 @@ class EmbeddedTestbed:
         if self.binaries is None:
             raise TestbedError("supervising clusters needs the toolchain's kwokctl")
         self.supervisor_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.supervisor_dir, 0o700)  # its log names the clusters' files; nobody else's to read
         import pkgutil
 
         import inspect
@@ -513,14 +523,14 @@ class EmbeddedTestbed:
                 source = pkgutil.get_data(package, f"{name}.py")
             except OSError:
                 source = None
-            (self.supervisor_dir / f"{name}.py").write_bytes(source or inspect.getsource(module).encode())
+            _write_private(self.supervisor_dir / f"{name}.py", source or inspect.getsource(module).encode())
         script = self.supervisor_dir / "supervise.py"
-        with open(self.supervisor_dir / "supervisor.log", "ab") as log:
+        with os.fdopen(os.open(self.supervisor_dir / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, str(script), "--work-dir", str(self.work_dir), "--kwokctl", self.binaries.kwokctl],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
             )
-        (self.supervisor_dir / "supervisor.pid").write_text(f"{proc.pid}\n")
+        _write_private(self.supervisor_dir / "supervisor.pid", f"{proc.pid}\n".encode())
         return True
 
     def stop_supervisor(self) -> bool:
@@ -918,12 +928,7 @@ class EmbeddedTestbed:
         text = source.read_text()
         if dest.exists() and dest.read_text() == text and (dest.stat().st_mode & 0o777) == 0o600:
             return False
-        tmp = dest.with_name(dest.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, dest)
+        _write_private(dest, text.encode())
         return True
 
     # -- drivers: what creates clusters of its own here ---------------------
@@ -995,6 +1000,9 @@ class EmbeddedTestbed:
         stray = processes_under(self.work_dir) if all_clusters else {}
         killed = kill_all(stray)
         if all_clusters:
+            # The supervisor's records (restarts, log) belong to the clusters just
+            # deleted: the next run of this work dir starts without them.
+            shutil.rmtree(self.supervisor_dir, ignore_errors=True)
             # A PostgreSQL whose cluster folder an interrupted run never made.
             for home in datastore.PG_ROOT.glob(datastore.pg_name(self.cgroup_key) + "*"):
                 self._stop_datastore(home.name[len(datastore.pg_name(self.cgroup_key)):])

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
-from ansible_collections.fedbench.testbed.plugins.module_utils.common import procfs
+from ansible_collections.fedbench.testbed.plugins.module_utils.common import procfs, syspkgs
 
 RUN_DIR = Path("/run/fedbench/docker")
 HOST_RECORD = Path("/run/fedbench/host-before.json")
@@ -386,24 +386,10 @@ def install_docker(report: Reporter = _quiet) -> None:
     """Debian's docker.io, without letting the package start any service."""
     if shutil.which("dockerd"):
         return
-    if not shutil.which("apt-get"):
-        raise EngineError("dockerd is not installed and this machine has no apt-get to install Debian's docker.io")
-    report("installing Debian's docker.io (dockerd, containerd, runc, iptables)")
-    policy = Path("/usr/sbin/policy-rc.d")
-    made_policy = not policy.exists()
-    if made_policy:  # keep the packages' services from starting a daemon of the machine's
-        policy.write_text("#!/bin/sh\n# fedbench: no service starts while docker.io installs\nexit 101\n")
-        policy.chmod(0o755)
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     try:
-        proc = _run(["apt-get", "install", "-y", "--no-install-recommends", "docker.io"], env=env, timeout=900)
-        if proc.returncode != 0:
-            report("apt-get install docker.io failed; updating the package lists once and trying again")
-            _run(["apt-get", "update"], env=env, timeout=900)
-            _run(["apt-get", "install", "-y", "--no-install-recommends", "docker.io"], env=env, timeout=900, check=True)
-    finally:
-        if made_policy:
-            policy.unlink(missing_ok=True)
+        syspkgs.ensure(["docker.io"], why="the kind testbed's Docker daemon (dockerd, containerd, runc, iptables)", report=report)
+    except syspkgs.SystemPackagesError as exc:
+        raise EngineError(str(exc)) from None
     if not shutil.which("dockerd"):
         raise EngineError("docker.io was installed but dockerd is not on PATH")
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from ansible_collections.fedbench.testbed.plugins.module_utils.common import syspkgs
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import oci
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed.engine import Engine, docker
 
@@ -77,16 +78,10 @@ def rootfs_key(packages: Sequence[str], suite: str = DEBIAN_SUITE) -> str:
 
 
 def _need_mmdebstrap(report: Reporter) -> str:
-    found = shutil.which("mmdebstrap")
-    if found:
-        return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise BuildError("building a Debian root file system needs mmdebstrap (Debian's package mmdebstrap), which only root can install here")
-    report("installing Debian's mmdebstrap (root file systems for the images)")
-    proc = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "mmdebstrap"], capture_output=True, text=True,
-                          env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"), check=False)
-    if proc.returncode != 0 or not shutil.which("mmdebstrap"):
-        raise BuildError(f"apt-get install mmdebstrap failed: {proc.stderr.strip()[-1500:]}")
+    try:
+        syspkgs.ensure(["mmdebstrap"], why="building the images' Debian root file systems", report=report)
+    except syspkgs.SystemPackagesError as exc:
+        raise BuildError(str(exc)) from None
     return shutil.which("mmdebstrap") or "mmdebstrap"
 
 
@@ -333,9 +328,11 @@ def pause_binary(cache: Path, report: Reporter = _quiet) -> Path:
     dest = cache / "bin" / "fedbench-pause" / PAUSE_VERSION / "fedbench-pause"
     if dest.is_file():
         return dest
-    cc = shutil.which("gcc") or shutil.which("cc")
-    if not cc:
-        raise BuildError("the pod sandbox (pause) binary is compiled here and needs gcc (Debian's gcc)")
+    try:  # a static binary: the C library's archive comes with libc6-dev
+        syspkgs.ensure(syspkgs.CGO, why="compiling the pod sandbox (pause) binary", report=report)
+    except syspkgs.SystemPackagesError as exc:
+        raise BuildError(str(exc)) from None
+    cc = shutil.which("gcc") or "gcc"
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fedbench-pause-") as tmp:
         src = Path(tmp) / "pause.c"

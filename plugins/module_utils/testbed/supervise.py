@@ -33,9 +33,9 @@ import time
 from pathlib import Path
 
 try:
-    from ansible_collections.fedbench.testbed.plugins.module_utils.common.procfs import alive, cmdline
+    from ansible_collections.fedbench.testbed.plugins.module_utils.common.procfs import alive, cmdline, names_path
 except ImportError:  # run as a standalone script, procfs.py beside it
-    from procfs import alive, cmdline  # type: ignore[no-redef]
+    from procfs import alive, cmdline, names_path  # type: ignore[no-redef]
 
 MAX_BACKOFF = 30.0
 
@@ -49,7 +49,7 @@ def owned(cluster_dir: Path, command: str) -> bool:
     cluster's folder (kwokctl's flags do), or its launchers' links (kine's,
     on a kine datastore: <work dir>/launchers/<cluster>/bin/)."""
     launchers = Path(cluster_dir).parents[2] / "launchers" / Path(cluster_dir).name / "bin"
-    return str(cluster_dir) in command or str(launchers) + "/" in command
+    return names_path(command, cluster_dir) or str(launchers) + "/" in command
 
 
 def component_states(cluster_dir: Path) -> dict[str, dict]:

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
+from ansible_collections.fedbench.testbed.plugins.module_utils.common import syspkgs
+
 SOURCES = ("auto", "path", "download", "build")
 
 
@@ -108,6 +110,9 @@ class Recipe:
       by, when it is not ``version`` (a pseudo-version for a project that
       tags its releases without a v);
     - ``cgo``: build with cgo (a C library, e.g. runc's libseccomp);
+    - ``packages``: the Debian packages the build needs (a C library's
+      headers, pkg-config), installed before it builds; required with
+      ``cgo`` (which adds a C compiler and libc's headers itself);
     - ``tags``: Go build tags;
     - ``go_sum``: start the wrapper's go.sum from the module's own, for
       dependencies whose checksums the proxy's checksum database does not
@@ -136,9 +141,10 @@ class Recipe:
     go_sum: bool = False
     patches: tuple[Mapping[str, object], ...] = ()
     stubs: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    packages: tuple[str, ...] = ()
 
     KEYS = ("name", "version", "module", "binaries", "replace", "ldflags", "download", "no_build", "assets", "module_version", "cgo", "tags",
-            "go_sum", "patches", "stubs")
+            "go_sum", "patches", "stubs", "packages")
 
     @property
     def copy(self) -> bool:
@@ -182,6 +188,11 @@ class Recipe:
             raise ToolchainError(f"{what}: tags must be a list of Go build tags, got {tags!r}")
         if not isinstance(data.get("cgo", False), bool):
             raise ToolchainError(f"{what}: cgo must be true or false, got {data.get('cgo')!r}")
+        packages = data.get("packages") or []
+        if not isinstance(packages, list) or not all(isinstance(p, str) and re.fullmatch(r"[a-z0-9][a-z0-9.+-]+", p) for p in packages):
+            raise ToolchainError(f"{what}: packages must be a list of Debian package names, got {packages!r}")
+        if data.get("cgo") and not packages:
+            raise ToolchainError(f"{what}: cgo needs packages: the Debian packages of the C libraries it links (e.g. libseccomp-dev)")
         return cls(
             name=name,
             version=str(data["version"]),
@@ -198,6 +209,7 @@ class Recipe:
             go_sum=bool(data.get("go_sum", False)),
             patches=tuple(_checked_patches(what, data.get("patches") or [])),
             stubs=dict(_checked_stubs(what, data.get("stubs") or {})),
+            packages=tuple(packages),
         )
 
     def components(self) -> dict[str, Component]:
@@ -433,6 +445,7 @@ class BuildPlan:
     env: dict[str, str] = field(default_factory=dict)
     install: bool = False  # `go install pkg@version` instead of a wrapper
     tags: tuple[str, ...] = ()
+    debs: tuple[str, ...] = ()  # Debian packages the build needs (cgo: a compiler, a C library's headers)
 
 
 def _go() -> str:
@@ -508,11 +521,12 @@ def build_plan(group: str, names: list[str], versions: Versions, work: Path, env
             raise ToolchainError(f"{', '.join(names)} {recipe.version} cannot be built here: {recipe.no_build}")
         ld = " ".join(["-s -w", *(recipe.fill(flag) for flag in recipe.ldflags)])
         cgo = {"CGO_ENABLED": "1"} if recipe.cgo else {}
+        debs = (*(syspkgs.CGO if recipe.cgo else ()), *recipe.packages)
         if recipe.copy:
             packages = {n: "./" + str(recipe.binaries[n].get("package") or "") for n in names}
-            return BuildPlan(group, "", packages, ldflags=ld, env=cgo, tags=recipe.tags)
+            return BuildPlan(group, "", packages, ldflags=ld, env=cgo, tags=recipe.tags, debs=debs)
         packages = {n: "/".join(p for p in (recipe.module, str(recipe.binaries[n].get("package") or "")) if p) for n in names}
-        return BuildPlan(group, recipe.go_mod(_local_go_version(work, env)), packages, ldflags=ld, env=cgo, tags=recipe.tags)
+        return BuildPlan(group, recipe.go_mod(_local_go_version(work, env)), packages, ldflags=ld, env=cgo, tags=recipe.tags, debs=debs)
     v = getattr(versions, group)
     if group == "kubernetes":
         _run_go(["mod", "download", f"k8s.io/kubernetes@{v}"], work, env, "kubernetes")
@@ -544,7 +558,7 @@ def build_plan(group: str, names: list[str], versions: Versions, work: Path, env
         return BuildPlan(
             group, "", {"kine": f"github.com/k3s-io/kine@{v}"},
             ldflags=f"-s -w -X github.com/k3s-io/kine/pkg/version.Version={v}", install=True,
-            env={"CGO_ENABLED": "1", "CGO_CFLAGS": KINE_CGO_CFLAGS},
+            env={"CGO_ENABLED": "1", "CGO_CFLAGS": KINE_CGO_CFLAGS}, debs=syspkgs.CGO,
             tags=("sqlite_unlock_notify", "sqlite_vtable", "sqlite_stat4", "sqlite_preupdate_hook", "sqlite_math_functions",
                   "sqlite_dbstat", "sqlite_column_metadata"),
         )
@@ -662,6 +676,11 @@ def build(group: str, names: list[str], versions: Versions, cache: Path, report:
     with tempfile.TemporaryDirectory(prefix=f"fedbench-build-{group}-") as tmp:
         work = Path(tmp)
         plan = build_plan(group, names, versions, work, env, recipe)
+        what = f"{', '.join(names)} ({group} {version})"
+        try:
+            syspkgs.ensure(plan.debs, why=f"building {what}", report=report)
+        except syspkgs.SystemPackagesError as exc:
+            raise ToolchainError(str(exc)) from None
         out = work / "out"
         out.mkdir()
         compiled: list[str] = []
@@ -681,7 +700,6 @@ def build(group: str, names: list[str], versions: Versions, cache: Path, report:
                 (work / "go.sum").write_text(_module_go_sum(recipe, work, env))
             cmd = [_go(), "build", "-v", "-trimpath", *tags, "-ldflags", plan.ldflags, "-o", str(out) + "/", *plan.packages.values()]
             env_run = dict(env, **plan.env)
-        what = f"{', '.join(names)} ({group} {version})"
         total: list[int] = []  # packages the build needs at most (found once the modules are there)
 
         def counter() -> str:
