@@ -15,7 +15,7 @@ TOOLCHAIN_SOURCE ?= build
 ARGS ?=
 PLAYBOOK := ansible-playbook -i $(INVENTORY) -e toolchain_source=$(TOOLCHAIN_SOURCE) $(ARGS)
 
-.PHONY: help venv toolchain bench provision clean test lint unit integration molecule benchmarks compare
+.PHONY: help venv inventory toolchain bench provision clean test lint unit integration molecule benchmarks compare
 
 help:
 	@echo "make bench   toolchain, provision the testbed, run the experiments, tear down"
@@ -31,6 +31,11 @@ $(VENV)/.installed: requirements.lock
 	$(VENV)/bin/pip install --quiet -r requirements.lock
 	touch $@
 
+# A mistyped INVENTORY fails here, before anything runs (the playbooks refuse an
+# inventory without a controller too).
+inventory:
+	@test -e "$(INVENTORY)" || { echo "INVENTORY=$(INVENTORY): no such inventory (the project's: $$(ls -d inventories/*/ | tr '\n' ' '))" >&2; exit 2; }
+
 toolchain: venv
 	@echo "== toolchain: pinned binaries (source $(TOOLCHAIN_SOURCE)); a cold build shows its progress below"
 	$(VENV)/bin/python bin/fedbench-toolchain --source $(TOOLCHAIN_SOURCE)
@@ -39,7 +44,7 @@ toolchain: venv
 # samples that finished, marked partial, and tears the testbed down.
 # ansible-playbook exits 99 when it is interrupted; the shell's trap may run
 # only after that exit has been read, so 99 counts as interrupted too.
-bench: toolchain
+bench: inventory toolchain
 	@echo "== bench: run $(FEDBENCH_RUN_ID) on $(INVENTORY)"
 	rc=0; how=failed; trap 'how=interrupted; rc=130' INT TERM; \
 	FEDBENCH_UNDER_MAKE=1 $(PLAYBOOK) site.yml || rc=$$((rc ? rc : $$?)); \
@@ -53,10 +58,10 @@ bench: toolchain
 	if [ -f $$results/report.html ]; then echo "report: $$results/report.html"; fi; \
 	exit $$rc
 
-provision: toolchain
+provision: inventory toolchain
 	$(PLAYBOOK) playbooks/toolchain.yml playbooks/provision.yml
 
-clean: venv
+clean: inventory venv
 	$(PLAYBOOK) playbooks/teardown.yml
 
 test: lint unit integration molecule

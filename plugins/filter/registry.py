@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 
 from ansible_collections.fedbench.testbed.plugins.module_utils import frameworks
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 
 # Every fedbench_* variable the project reads (the inventory's, the plays' paths,
 # the run id) - anything else that starts with fedbench_ is a misspelling.
@@ -92,6 +93,13 @@ def inventory_problems(names, listed_frameworks=None, listed_dataplanes=None, ex
         for key in ("datastore", "datastore_port"):
             if cluster.get(key) not in (None, "etcd") and testbed not in (None, "embedded"):
                 problems.append(f"{label}: {key} chooses the embedded testbed's datastore only; fedbench_testbed is {testbed!r}")
+    if testbed == "embedded" and isinstance(clusters, list) and clusters and not problems:
+        # The embedded testbed's own reading of the clusters (ports that collide,
+        # datastores, control-plane limits), here before anything is built.
+        try:
+            embedded.parse_specs(clusters)
+        except embedded.TestbedError as exc:
+            problems.append(str(exc))
     if isinstance(clusters, list) and clusters:
         # What each framework this run installs needs of the clusters (the defaults when the inventory lists none).
         wanted = (listed_frameworks if isinstance(listed_frameworks, list) else ["native", "kubefed"]) + (

@@ -102,7 +102,7 @@ options:
     type: float
     default: 120
   record:
-    description: Write the sample to O(results_dir). C(false) is for a warm-up sample, measured and returned but not kept.
+    description: Write the sample to O(results_dir). C(false) is for a warm-up sample, measured and returned but kept only when it fails (marked C(warmup)), so a run whose pods can never be ready keeps a sample that says why.
     type: bool
     default: true
   return_events:

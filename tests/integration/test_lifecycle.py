@@ -111,6 +111,18 @@ def test_never_ready_fails_on_its_timeout_with_the_partial_sample(cluster, tmp_p
     assert not namespace_exists(cluster, p["namespace"])
 
 
+def test_a_warm_up_whose_pods_can_never_be_ready_is_kept_as_failed(cluster, tmp_path):
+    """The role's unrecorded warm-up times out first on such pods: kept, marked, so the run says why."""
+    p = params(cluster, tmp_path, node_selector={"fedbench.io/no-such": "node"}, ready_timeout=3, record=False)
+    out = experiment.lifecycle_from_params(p)
+    assert out.failed and "timed out after 3s" in out.message
+    kept = json.loads(Path(out.result["path"]).read_text())
+    results.validate(kept, SCHEMA, "envelope")
+    assert kept["samples"][0]["warmup"] is True and kept["samples"][0]["status"] == "timeout"
+    fine = experiment.lifecycle_from_params(params(cluster, tmp_path, record=False, namespace=p["namespace"] + "-ok"))
+    assert not fine.failed and fine.result["path"] is None  # a warm-up that succeeds is not kept
+
+
 def _adhoc(args: dict, *extra: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", ANSIBLE_NOCOLOR="1")
     return subprocess.run(

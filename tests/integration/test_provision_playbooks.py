@@ -74,6 +74,55 @@ def test_bad_input_fails_with_a_message_that_names_it(playbooks, group_vars, mes
     _failed_with(proc, message)
 
 
+@pytest.mark.parametrize("playbook", ["site.yml", "playbooks/teardown.yml", "playbooks/report.yml"])
+def test_an_inventory_without_a_controller_fails_naming_it(playbooks, tmp_path, playbook):
+    """A mistyped path, or a file that is no inventory of the project, fails at once
+    (it once printed "no hosts matched" and exited 0, as if the run had happened)."""
+    mistyped = tmp_path / "inventories" / "tesbed"
+    proc = subprocess.run([*playbooks.command(playbook)[:2], str(mistyped), *playbooks.command(playbook)[3:]],
+                          cwd=ROOT, env=playbooks.env(), capture_output=True, text=True, timeout=120, check=False)
+    _failed_with(proc, f"Unable to parse {mistyped} as an inventory source")
+    hostless = tmp_path / "hosts.ini"
+    hostless.write_text("somewhere.invalid\n")
+    proc = subprocess.run([*playbooks.command(playbook)[:2], str(hostless), *playbooks.command(playbook)[3:]],
+                          cwd=ROOT, env=playbooks.env(), capture_output=True, text=True, timeout=120, check=False)
+    _failed_with(proc, f"the inventory {hostless} has no host in group 'controller'")
+    make = subprocess.run(["make", "-s", "clean", f"INVENTORY={mistyped}"], cwd=ROOT, env=playbooks.env(), capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert make.returncode == 2 and f"INVENTORY={mistyped}: no such inventory" in make.stderr, make.stdout + make.stderr
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("experiment_sizing_profile=bogus", "value of experiment_sizing_profile must be one of: quick, full, got: bogus"),
+    ("experiment_lifecycle_max_replicas=0", "experiment_lifecycle_max_replicas (0) and experiment_lifecycle_repetitions (3) must be whole numbers"),
+    ("experiment_lifecycle_warmup=maybe", "experiment_lifecycle_warmup is of type <class 'str'> and we were unable to convert to bool"),
+    ("experiment_apimachinery_repetitions=x", "experiment_apimachinery_repetitions is of type <class 'str'> and we were unable to convert to int"),
+])
+def test_a_wrong_extra_variable_is_named_before_anything_is_built(playbooks, extra, message):
+    """-e values are checked by the first play, before the toolchain builds or any cluster starts."""
+    playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_clusters": _clusters(1)})
+    proc = playbooks.run("site.yml", extra=("-e", extra))
+    _failed_with(proc, message)
+    assert "TASK [toolchain : Look in the cache" not in proc.stdout, proc.stdout[-2000:]
+    assert not (playbooks.work_dir / "kwok").exists()
+
+
+def test_a_colliding_datastore_port_is_named_before_the_toolchain(playbooks):
+    clusters = _clusters(2)
+    clusters[1].update(datastore="kine-postgres", datastore_port=clusters[0]["apiserver_port"])
+    playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_clusters": clusters})
+    proc = playbooks.run("site.yml")
+    _failed_with(proc, f"cluster 't1': datastore_port {clusters[0]['apiserver_port']} is also the port of cluster 't0'")
+    assert "TASK [toolchain : Look in the cache" not in proc.stdout, proc.stdout[-2000:]
+
+
+def test_tags_that_name_only_a_framework_this_testbed_cannot_run_fail_with_its_reason(playbooks):
+    playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_clusters": _clusters(2), "fedbench_frameworks": ["native", "liqo"],
+                              "fedbench_apimachinery": False, "fedbench_sizing": False})
+    proc = playbooks.run("site.yml", extra=("--tags", "liqo"))
+    _failed_with(proc, "--tags names only what cannot run on this testbed (embedded), so nothing would be measured: liqo: ")
+
+
 def test_missing_kubeconfig_context_is_named(playbooks, tmp_path):
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(

@@ -106,9 +106,14 @@ def lifecycle_from_params(params: Mapping[str, Any], *, check_mode: bool = False
         cleanup_error = lifecycle.cleanup_safely(adapter, workload, float(params.get("cleanup_timeout") or 120))
         if cleanup_error:
             sample["cleanup_error"] = cleanup_error
+    # A warm-up (record: false) is kept only when it fails: pods that can never be
+    # ready time it out first, and the run would otherwise keep no sample saying why.
+    keep = params.get("record", True) or status != "ok"
+    if not params.get("record", True):
+        sample["warmup"] = True
     envelope = _envelope(params, workload, adapter, clusters, sample)
     try:
-        path = results.keep_sample(params["results_dir"], envelope) if params.get("record", True) else None
+        path = results.keep_sample(params["results_dir"], envelope) if keep else None
     except results.ResultsError as exc:
         return Outcome(True, f"lifecycle sample {status} but not kept: {exc}", {"status": status, "headline": sample.get("headline", {})})
     returned = dict(sample) if params.get("return_events") else {k: v for k, v in sample.items() if k != "events"}
