@@ -14,6 +14,12 @@ TOOLCHAIN_SOURCE ?= build
 # Extra ansible-playbook arguments, e.g. ARGS="-e experiment_lifecycle_profile=full".
 ARGS ?=
 PLAYBOOK := ansible-playbook -i $(INVENTORY) -e toolchain_source=$(TOOLCHAIN_SOURCE) $(ARGS)
+# One run at a time per work dir: bench, provision and clean hold its lock (fd 9,
+# closed by every module Ansible runs, so nothing the run leaves running keeps it).
+WORK_DIR := $(or $(FEDBENCH_WORK_DIR),$(CURDIR)/.work)
+LOCK := mkdir -p "$(WORK_DIR)" && exec 9>>"$(WORK_DIR)/run.lock" && \
+	{ flock -n 9 || { echo "another make bench, provision or clean is running in $(WORK_DIR) (pid $$(cat "$(WORK_DIR)/run.pid" 2>/dev/null || echo unknown)); wait for it to end, or use another FEDBENCH_WORK_DIR" >&2; exit 75; }; } && \
+	echo $$$$ > "$(WORK_DIR)/run.pid"
 
 .PHONY: help venv inventory toolchain bench provision clean test lint unit integration molecule benchmarks compare
 
@@ -46,6 +52,7 @@ toolchain: venv
 # only after that exit has been read, so 99 counts as interrupted too.
 bench: inventory toolchain
 	@echo "== bench: run $(FEDBENCH_RUN_ID) on $(INVENTORY)"
+	$(LOCK); \
 	rc=0; how=failed; trap 'how=interrupted; rc=130' INT TERM; \
 	FEDBENCH_UNDER_MAKE=1 $(PLAYBOOK) site.yml || rc=$$((rc ? rc : $$?)); \
 	trap '' INT; \
@@ -59,10 +66,10 @@ bench: inventory toolchain
 	exit $$rc
 
 provision: inventory toolchain
-	$(PLAYBOOK) playbooks/toolchain.yml playbooks/provision.yml
+	$(LOCK); $(PLAYBOOK) playbooks/toolchain.yml playbooks/provision.yml
 
 clean: inventory venv
-	$(PLAYBOOK) playbooks/teardown.yml
+	$(LOCK); $(PLAYBOOK) playbooks/teardown.yml
 
 test: lint unit integration molecule
 

@@ -101,6 +101,13 @@ options:
     description: Seconds to wait until the experiment's namespace (and, for kubefed, the members') is gone when removing it.
     type: float
     default: 120
+  repair_timeout:
+    description:
+      - Seconds to wait, before the sample (or the cleanup) starts, until every cluster's API server
+        answers C(/readyz) - a component the embedded testbed's supervisor is repairing is waited for.
+        Fails naming the cluster when it does not answer in time.
+    type: float
+    default: 120
   record:
     description: Write the sample to O(results_dir). C(false) is for a warm-up sample, measured and returned but kept only when it fails (marked C(warmup)), so a run whose pods can never be ready keeps a sample that says why.
     type: bool
@@ -173,6 +180,7 @@ ARGUMENT_SPEC = dict(
     measure=dict(type="bool", default=True),
     return_events=dict(type="bool", default=False),
     record=dict(type="bool", default=True),
+    repair_timeout=dict(type="float", default=120),
 )
 
 

@@ -139,6 +139,36 @@ def test_a_component_that_exits_is_restarted_recorded_and_teardown_stops_the_sup
     assert not bed.leftovers()["processes"]
 
 
+def test_a_killed_api_server_is_back_and_answering_before_the_next_sample_starts(testbeds, tmp_path):
+    """SIGKILL the API server: the supervisor records the restart only once it answers (with how
+    long it took), and a lifecycle sample asked for meanwhile waits for the repair instead of failing."""
+    import signal
+
+    from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import lifecycle_params
+    from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import supervise
+
+    bed, (facts,) = testbeds.up(1)
+    cdir = bed.kwokctl.cluster_dir(facts.name)
+    victim = supervise.component_states(cdir)["kube-apiserver"]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: not supervise.component_states(cdir)["kube-apiserver"]["running"], 10, "kube-apiserver gone")
+    outcome = lifecycle_params.lifecycle_from_params(dict(
+        replicas=1, layout="replicas", image="busybox:1.36", command=["sleep", "3600"], namespace="repair", node_selector={},
+        ready_timeout=60, delete_timeout=60, framework="native", repetition=1, repair_timeout=120, cleanup=True,
+        clusters=[{"name": facts.name, "kubeconfig": facts.kubeconfig, "context": facts.context, "role": "host"}],
+        testbed=[facts.as_dict()], run_id="repair", results_dir=str(tmp_path / "results")))
+    assert not outcome.failed, outcome.message
+    tries = [r for r in bed.restarts() if r["component"] == "kube-apiserver"]
+    assert tries and tries[-1]["running"] and tries[-1]["old_pid"] == victim, tries
+    assert all(not r["running"] for r in tries[:-1]) and 0 < tries[-1]["seconds"] < supervise.ANSWER_TIMEOUT, tries
+    print(f"kube-apiserver answered {tries[-1]['seconds']:.1f}s after its restart, {len(tries)} attempt(s)")
+    assert (bed.supervisor_dir.stat().st_mode & 0o777) == 0o700
+    assert all((f.stat().st_mode & 0o777) == 0o600 for f in bed.supervisor_dir.iterdir()), \
+        {f.name: oct(f.stat().st_mode & 0o777) for f in bed.supervisor_dir.iterdir()}
+    bed.down()
+    assert not bed.supervisor_dir.exists() and bed.restarts() == []
+
+
 def test_an_etcd_stall_is_survived_components_come_back_and_the_cluster_works(testbeds):
     import signal
 

@@ -95,8 +95,8 @@ def test_an_inventory_without_a_controller_fails_naming_it(playbooks, tmp_path, 
 @pytest.mark.parametrize("extra, message", [
     ("experiment_sizing_profile=bogus", "value of experiment_sizing_profile must be one of: quick, full, got: bogus"),
     ("experiment_lifecycle_max_replicas=0", "experiment_lifecycle_max_replicas (0) and experiment_lifecycle_repetitions (3) must be whole numbers"),
-    ("experiment_lifecycle_warmup=maybe", "experiment_lifecycle_warmup is of type <class 'str'> and we were unable to convert to bool"),
-    ("experiment_apimachinery_repetitions=x", "experiment_apimachinery_repetitions is of type <class 'str'> and we were unable to convert to int"),
+    ("experiment_lifecycle_warmup=maybe", "argument 'experiment_lifecycle_warmup' is of type str and we were unable to convert to bool"),
+    ("experiment_apimachinery_repetitions=x", "argument 'experiment_apimachinery_repetitions' is of type str and we were unable to convert to int"),
 ])
 def test_a_wrong_extra_variable_is_named_before_anything_is_built(playbooks, extra, message):
     """-e values are checked by the first play, before the toolchain builds or any cluster starts."""

@@ -68,6 +68,28 @@ def name_clusters(message: str, clusters: list[dict]) -> str:
     return f"{message} [{'; '.join(named)}]" if named and not already else message
 
 
+def wait_answering(adapter: lifecycle.Adapter, timeout: float) -> str | None:
+    """Wait (up to ``timeout`` seconds in all) until every cluster's API server answers
+    /readyz: a component the testbed's supervisor is repairing is waited for
+    before a sample starts or a namespace is removed. Returns why not, or None."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    for cluster in adapter.clusters:
+        api, last = cluster.client(), ""
+        while True:
+            try:
+                if kube.raw(api, "GET", "/readyz", timeout=5).status == 200:
+                    break
+                last = "not ready"
+            except Exception as exc:  # noqa: BLE001 - any failure to answer is the same answer: not yet
+                last = f"{type(exc).__name__}: {str(exc)[:200]}"
+            if time.monotonic() >= deadline:
+                return f"cluster {cluster.name}: its API server did not answer /readyz within {timeout:.0f}s ({last})"
+            time.sleep(0.5)
+    return None
+
+
 def lifecycle_from_params(params: Mapping[str, Any], *, check_mode: bool = False) -> Outcome:
     try:
         workload = lifecycle.Workload(
@@ -86,6 +108,9 @@ def lifecycle_from_params(params: Mapping[str, Any], *, check_mode: bool = False
         return Outcome(True, str(exc))
     if check_mode:
         return Outcome(False, result={"sample": {}, "headline": {}, "parameters": {"replicas": workload.replicas, "layout": workload.layout}})
+    down = wait_answering(adapter, float(params.get("repair_timeout") or 0))
+    if down:
+        return Outcome(True, f"before the {'cleanup' if params.get('state') == 'absent' else 'sample'}: {down}")
     if params.get("state") == "absent":
         problem = lifecycle.cleanup_safely(adapter, workload, float(params.get("cleanup_timeout") or 120))
         return Outcome(bool(problem), problem or "", {"namespace": workload.namespace, "removed": not problem})

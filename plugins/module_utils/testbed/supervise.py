@@ -9,11 +9,17 @@ leader lease, e.g. after an etcd stall); here this supervisor does. Every
 second it reads each cluster's pid files (kwokctl's ``pids/<component>.pid``)
 and, when a component is gone, runs ``kwokctl start cluster``, which starts
 only the components that are not running, with kwokctl's own command lines.
-Attempts back off (1, 2, 4, ... up to 30 s) while a cluster stays broken.
-Every restart is appended to ``<work dir>/supervisor/restarts.jsonl``: when,
-which cluster and component, the old and new pid, whether it runs again, and
-the component's log; the results and the report carry them, so a run that
-lived through a restart says so.
+A restart counts only when every component it started runs and answers on its
+port (the testbed's configuration of the cluster names them) within
+``ANSWER_TIMEOUT``; kwokctl itself then goes on waiting up to two minutes for
+the cluster to be "served" and exits 0 even when it is not, so it is not
+waited for: it is stopped once the components answer, or when the time is up
+(a failed attempt). Attempts back off (1, 2, 4, ... up to 30 s) while a
+cluster stays broken. Every attempt is appended to
+``<work dir>/supervisor/restarts.jsonl``: when, which cluster and component,
+the old and new pid, whether it answers again and after how long, and the
+component's log; the results and the report carry them, so a run that lived
+through a restart says so.
 
 This file and ``common/procfs.py`` need the standard library only: the testbed
 copies both into its work dir and runs this one from there, detached, so it
@@ -27,6 +33,7 @@ import datetime
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -38,6 +45,11 @@ except ImportError:  # run as a standalone script, procfs.py beside it
     from procfs import alive, cmdline, names_path  # type: ignore[no-redef]
 
 MAX_BACKOFF = 30.0
+# Seconds a restarted component has to run and answer on its port.
+ANSWER_TIMEOUT = 45.0
+# Each component's port in the testbed's kwokctl configuration (<work dir>/configs/<cluster>.yaml, JSON).
+PORT_OPTIONS = {"etcd": "etcdPort", "kube-apiserver": "kubeApiserverPort", "kube-controller-manager": "kubeControllerManagerPort",
+                "kube-scheduler": "kubeSchedulerPort", "kwok-controller": "kwokControllerPort"}
 
 # The kwokctl it is running, if any: stopping the supervisor stops that too, so
 # nothing starts a component after teardown.
@@ -81,6 +93,55 @@ def read_restarts(path: Path) -> list[dict]:
     return out
 
 
+def component_ports(config: Path) -> dict[str, int]:
+    """Component -> its port on 127.0.0.1, from the cluster's configuration (none if unreadable)."""
+    try:
+        options = json.loads(config.read_text()).get("options", {})
+    except (OSError, ValueError):
+        return {}
+    return {c: int(options[o]) for c, o in PORT_OPTIONS.items() if isinstance(options.get(o), int)}
+
+
+def answers(port: int | None) -> bool:
+    """Whether something accepts connections on 127.0.0.1:port (no port known: nothing to ask)."""
+    if not port:
+        return True
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def restart(cluster_dir: Path, name: str, down: list[str], kwokctl: str, env: dict[str, str], ports: dict[str, int],
+            timeout: float = ANSWER_TIMEOUT) -> tuple[dict[str, dict], float | None, str | None]:
+    """Run ``kwokctl start cluster`` and wait until every component in ``down`` runs and
+    answers. Returns (states after, seconds until they answered or None, why not)."""
+    start = time.monotonic()
+    proc = subprocess.Popen([kwokctl, "start", "cluster", "--name", name], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, umask=0o077)
+    _CHILD[:] = [proc]
+    took, error = None, None
+    try:
+        while True:
+            states = component_states(cluster_dir)
+            if all(states.get(c, {}).get("running") and answers(ports.get(c)) for c in down):
+                took = time.monotonic() - start
+                break
+            if proc.poll() is not None and proc.returncode != 0:
+                error = f"kwokctl start exited {proc.returncode}: {(proc.stdout.read() if proc.stdout else '').strip()[-500:]}"
+                break
+            if time.monotonic() - start >= timeout:
+                waiting = [c for c in down if not (states.get(c, {}).get("running") and answers(ports.get(c)))]
+                error = f"{', '.join(waiting)} did not run and answer within {timeout:.0f}s"
+                break
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:  # only waiting for the cluster to be "served": not needed
+            proc.kill()
+        proc.wait()
+        _CHILD.clear()
+    return component_states(cluster_dir), took, error
+
+
 def backoff(attempt: int, cap: float = MAX_BACKOFF) -> float:
     """Seconds before the next attempt after ``attempt`` consecutive ones (1, 2, 4, ... cap)."""
     return min(cap, 2.0 ** max(0, attempt - 1))
@@ -115,31 +176,26 @@ def run(work_dir: Path, kwokctl: str, interval: float = 1.0, settle: float = 60.
                 continue
             attempt = attempts[name] = attempts.get(name, 0) + 1
             wall = time.time()
+            ports = component_ports(work_dir / "configs" / f"{name}.yaml")
             try:
-                proc = subprocess.Popen([kwokctl, "start", "cluster", "--name", name], env=env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True, umask=0o077)
-                _CHILD[:] = [proc]
-                try:
-                    output, _ = proc.communicate(timeout=180)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    output, _ = proc.communicate()
-                finally:
-                    _CHILD.clear()
-                rc, error = proc.returncode, (output or "").strip()[-500:] if proc.returncode else None
+                after, took, error = restart(cluster_dir, name, sorted(down), kwokctl, env, ports)
             except OSError as exc:
-                rc, error = None, f"{type(exc).__name__}: {exc}"
-            after = component_states(cluster_dir)
+                after, took, error = component_states(cluster_dir), None, f"{type(exc).__name__}: {exc}"
             record.parent.mkdir(parents=True, exist_ok=True)
             with open(record, "a") as out:
                 for component, state in sorted(down.items()):
                     now_state = after.get(component, {})
                     out.write(json.dumps({
                         "time": _iso(wall), "epoch": round(wall, 3), "cluster": name, "component": component,
-                        "old_pid": state["pid"], "new_pid": now_state.get("pid"), "running": bool(now_state.get("running")),
-                        "attempt": attempt, "log": state["log"], "kwokctl_exit": rc, "error": error,
+                        "old_pid": state["pid"], "new_pid": now_state.get("pid"), "running": took is not None,
+                        "seconds": round(took, 3) if took is not None else None,
+                        "attempt": attempt, "log": state["log"], "error": error,
                     }) + "\n")
-            print(f"{_iso(wall)} {name}: restarted {', '.join(sorted(down))} (attempt {attempt}, kwokctl exit {rc})", flush=True)
+            if took is not None:
+                print(f"{_iso(wall)} {name}: restarted {', '.join(sorted(down))}: answering again after {took:.1f}s (attempt {attempt})", flush=True)
+            else:
+                print(f"{_iso(wall)} {name}: {', '.join(sorted(down))} not back (attempt {attempt}): {error}; next try in {backoff(attempt):.0f}s",
+                      flush=True)
             next_try[name] = time.monotonic() + backoff(attempt)
         time.sleep(interval)
 
