@@ -21,13 +21,18 @@ LOCK := mkdir -p "$(WORK_DIR)" && exec 9>>"$(WORK_DIR)/run.lock" && \
 	{ flock -n 9 || { echo "another make bench, provision or clean is running in $(WORK_DIR) (pid $$(cat "$(WORK_DIR)/run.pid" 2>/dev/null || echo unknown)); wait for it to end, or use another FEDBENCH_WORK_DIR" >&2; exit 75; }; } && \
 	echo $$$$ > "$(WORK_DIR)/run.pid"
 
-.PHONY: help venv inventory toolchain bench provision clean test lint unit integration molecule benchmarks compare
+.PHONY: help doctor venv inventory toolchain bench provision clean test lint unit integration molecule benchmarks compare
 
 help:
 	@echo "make bench   toolchain, provision the testbed, run the experiments, tear down"
 	@echo "make test    lint, unit and integration tests, molecule (embedded and kind testbeds)"
 	@echo "make clean   tear down every cluster of the testbed, even an interrupted one"
+	@echo "make doctor  what the commands need on this machine, and what is missing (changes nothing)"
 	@echo "make compare A=<run> B=<run>   every headline figure of two runs, with the change"
+
+# What the two commands need on this machine and what is missing; changes nothing.
+doctor:
+	@$(PYTHON) bin/fedbench-doctor
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.lock

@@ -37,7 +37,7 @@ def test_every_recipe_parses_and_every_cgo_recipe_names_its_packages(tmp_path):
     recipes = [toolchain.Recipe.from_dict(r) for r in _all_recipes()]  # from_dict refuses cgo without packages
     assert len(recipes) >= 8, [r.name for r in recipes]
     runc = next(r for r in recipes if r.name == "runc")
-    assert {"libseccomp-dev", "pkg-config"} <= set(runc.packages)
+    assert {"libseccomp-dev", "pkg-config"} <= set(runc.host_packages)
     plan = toolchain.build_plan("runc", ["runc"], toolchain.Versions(), tmp_path, {}, runc)
     assert set(syspkgs.CGO) | {"libseccomp-dev"} <= set(plan.debs)
     kine = toolchain.build_plan("kine", ["kine"], toolchain.Versions(), tmp_path, {})
@@ -47,10 +47,10 @@ def test_every_recipe_parses_and_every_cgo_recipe_names_its_packages(tmp_path):
 def test_a_cgo_recipe_without_packages_is_refused():
     recipe = {"name": "thing", "version": "v1.0.0", "module": "example.com/thing", "cgo": True,
               "binaries": {"thing": {"package": "", "version_args": ["--version"], "version_pattern": r"(\d+\.\d+\.\d+)"}}}
-    with pytest.raises(toolchain.ToolchainError, match="cgo needs packages"):
+    with pytest.raises(toolchain.ToolchainError, match="cgo needs host_packages"):
         toolchain.Recipe.from_dict(recipe)
-    with pytest.raises(toolchain.ToolchainError, match="packages must be a list of Debian package names"):
-        toolchain.Recipe.from_dict({**recipe, "packages": ["Not A Package"]})
+    with pytest.raises(toolchain.ToolchainError, match="host_packages must be a list of Debian package names"):
+        toolchain.Recipe.from_dict({**recipe, "host_packages": ["Not A Package"]})
 
 
 def _programs_run(path: Path) -> set[str]:
@@ -87,3 +87,23 @@ def test_a_missing_package_without_root_is_refused_naming_it(monkeypatch):
     assert "building the thing needs Debian's fedbench-no-such-package" in message
     assert f"sudo apt-get install -y --no-install-recommends {absent}" in message
     assert syspkgs.ensure(["bash"], why="nothing to do") == []
+
+
+def test_the_doctor_reads_the_recipes_packages_as_the_toolchain_does_and_changes_nothing():
+    import importlib.machinery
+    import importlib.util
+    import subprocess
+    import sys
+
+    loader = importlib.machinery.SourceFileLoader("fedbench_doctor", str(ROOT / "bin" / "fedbench-doctor"))
+    doctor = importlib.util.module_from_spec(importlib.util.spec_from_loader("fedbench_doctor", loader))
+    loader.exec_module(doctor)
+    kind_recipes = [toolchain.Recipe.from_dict(r) for r in yaml.safe_load(
+        re.sub(r"\{\{[^}]*\}\}", "v1.0.0", (ROOT / "roles/cluster_kind/vars/main.yml").read_text()))["_cluster_kind_recipes"]]
+    declared = {p for r in kind_recipes for p in (*r.host_packages, *(syspkgs.CGO if r.cgo else ()))}
+    assert set(doctor.recipe_packages(ROOT / "roles/cluster_kind/vars/main.yml")) == declared
+    needs = doctor.needs(docker=True)
+    assert {"libseccomp-dev", "mmdebstrap", "docker.io", "gcc"} <= set(needs["make bench INVENTORY=inventories/kind"])
+    assert {"gcc", "libc6-dev", "postgresql"} <= set(needs["make bench"]) and set(needs["make test"]) >= set(needs["make bench"])
+    out = subprocess.run([sys.executable, str(ROOT / "bin" / "fedbench-doctor")], capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode in (0, 1) and "Debian packages, per command" in out.stdout and "the toolchain's cache" in out.stdout, out.stdout + out.stderr

@@ -30,6 +30,7 @@ TOOLS = {
     "dpkg-deb": "dpkg",
     "dpkg-query": "dpkg",
     "bash": "bash",
+    "make": "make",
     "ip": "iproute2",
     "ss": "iproute2",
     "setpriv": "util-linux",

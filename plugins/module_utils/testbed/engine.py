@@ -382,12 +382,16 @@ def user_engine() -> tuple[Engine | None, str]:
     return None, why
 
 
+# The project's own Docker daemon, where no Docker answers: Debian's.
+DOCKER_PACKAGES = ("docker.io",)
+
+
 def install_docker(report: Reporter = _quiet) -> None:
     """Debian's docker.io, without letting the package start any service."""
     if shutil.which("dockerd"):
         return
     try:
-        syspkgs.ensure(["docker.io"], why="the kind testbed's Docker daemon (dockerd, containerd, runc, iptables)", report=report)
+        syspkgs.ensure(DOCKER_PACKAGES, why="the kind testbed's Docker daemon (dockerd, containerd, runc, iptables)", report=report)
     except syspkgs.SystemPackagesError as exc:
         raise EngineError(str(exc)) from None
     if not shutil.which("dockerd"):

@@ -77,9 +77,13 @@ def rootfs_key(packages: Sequence[str], suite: str = DEBIAN_SUITE) -> str:
     return hashlib.sha256(json.dumps([suite, sorted(set(packages))]).encode()).hexdigest()[:16]
 
 
+# What building the images needs of Debian: root file systems are made by mmdebstrap.
+BUILD_PACKAGES = ("mmdebstrap",)
+
+
 def _need_mmdebstrap(report: Reporter) -> str:
     try:
-        syspkgs.ensure(["mmdebstrap"], why="building the images' Debian root file systems", report=report)
+        syspkgs.ensure(BUILD_PACKAGES, why="building the images' Debian root file systems", report=report)
     except syspkgs.SystemPackagesError as exc:
         raise BuildError(str(exc)) from None
     return shutil.which("mmdebstrap") or "mmdebstrap"

@@ -110,9 +110,9 @@ class Recipe:
       by, when it is not ``version`` (a pseudo-version for a project that
       tags its releases without a v);
     - ``cgo``: build with cgo (a C library, e.g. runc's libseccomp);
-    - ``packages``: the Debian packages the build needs (a C library's
-      headers, pkg-config), installed before it builds; required with
-      ``cgo`` (which adds a C compiler and libc's headers itself);
+    - ``host_packages``: the Debian packages the build needs on this machine
+      (a C library's headers, pkg-config), installed before it builds;
+      required with ``cgo`` (which adds a C compiler and libc's headers itself);
     - ``tags``: Go build tags;
     - ``go_sum``: start the wrapper's go.sum from the module's own, for
       dependencies whose checksums the proxy's checksum database does not
@@ -141,10 +141,10 @@ class Recipe:
     go_sum: bool = False
     patches: tuple[Mapping[str, object], ...] = ()
     stubs: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
-    packages: tuple[str, ...] = ()
+    host_packages: tuple[str, ...] = ()
 
     KEYS = ("name", "version", "module", "binaries", "replace", "ldflags", "download", "no_build", "assets", "module_version", "cgo", "tags",
-            "go_sum", "patches", "stubs", "packages")
+            "go_sum", "patches", "stubs", "host_packages")
 
     @property
     def copy(self) -> bool:
@@ -188,11 +188,11 @@ class Recipe:
             raise ToolchainError(f"{what}: tags must be a list of Go build tags, got {tags!r}")
         if not isinstance(data.get("cgo", False), bool):
             raise ToolchainError(f"{what}: cgo must be true or false, got {data.get('cgo')!r}")
-        packages = data.get("packages") or []
-        if not isinstance(packages, list) or not all(isinstance(p, str) and re.fullmatch(r"[a-z0-9][a-z0-9.+-]+", p) for p in packages):
-            raise ToolchainError(f"{what}: packages must be a list of Debian package names, got {packages!r}")
-        if data.get("cgo") and not packages:
-            raise ToolchainError(f"{what}: cgo needs packages: the Debian packages of the C libraries it links (e.g. libseccomp-dev)")
+        host_packages = data.get("host_packages") or []
+        if not isinstance(host_packages, list) or not all(isinstance(p, str) and re.fullmatch(r"[a-z0-9][a-z0-9.+-]+", p) for p in host_packages):
+            raise ToolchainError(f"{what}: host_packages must be a list of Debian package names, got {host_packages!r}")
+        if data.get("cgo") and not host_packages:
+            raise ToolchainError(f"{what}: cgo needs host_packages: the Debian packages of the C libraries it links (e.g. libseccomp-dev)")
         return cls(
             name=name,
             version=str(data["version"]),
@@ -209,7 +209,7 @@ class Recipe:
             go_sum=bool(data.get("go_sum", False)),
             patches=tuple(_checked_patches(what, data.get("patches") or [])),
             stubs=dict(_checked_stubs(what, data.get("stubs") or {})),
-            packages=tuple(packages),
+            host_packages=tuple(host_packages),
         )
 
     def components(self) -> dict[str, Component]:
@@ -521,7 +521,7 @@ def build_plan(group: str, names: list[str], versions: Versions, work: Path, env
             raise ToolchainError(f"{', '.join(names)} {recipe.version} cannot be built here: {recipe.no_build}")
         ld = " ".join(["-s -w", *(recipe.fill(flag) for flag in recipe.ldflags)])
         cgo = {"CGO_ENABLED": "1"} if recipe.cgo else {}
-        debs = (*(syspkgs.CGO if recipe.cgo else ()), *recipe.packages)
+        debs = (*(syspkgs.CGO if recipe.cgo else ()), *recipe.host_packages)
         if recipe.copy:
             packages = {n: "./" + str(recipe.binaries[n].get("package") or "") for n in names}
             return BuildPlan(group, "", packages, ldflags=ld, env=cgo, tags=recipe.tags, debs=debs)
