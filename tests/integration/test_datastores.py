@@ -117,6 +117,30 @@ def test_killed_kine_comes_back_and_takes_etcds_limits(testbeds):
     assert bed.unhealthy() == []
 
 
+def test_a_killed_postgresql_is_restarted_named_and_a_provision_repairs_it(testbeds, tmp_path):
+    """PostgreSQL is supervised like the cluster's other components: SIGKILL its postmaster and the
+    supervisor starts it again (recorded as postgresql, answering), a sample asked for meanwhile
+    waits for the repair; without the supervisor, unhealthy() names it and a provision repairs it
+    (its API server's own port is not 'already in use')."""
+    bed, facts = _up(testbeds, "kine-postgres", nodes=1)
+    pg = bed.postgres("c0", facts.datastore["port"])
+    victim = pg.postmaster()
+    os.kill(victim, signal.SIGKILL)
+    outcome = experiment.lifecycle_from_params(params(facts, tmp_path, repair_timeout=120, cleanup=True))
+    assert not outcome.failed, outcome.message
+    tries = [r for r in bed.restarts() if r["component"] == "postgresql"]
+    assert tries and tries[-1]["running"] and tries[-1]["old_pid"] == victim and pg.postmaster() not in (None, victim), tries
+    print(f"PostgreSQL answered {tries[-1]['seconds']:.1f}s after its restart")
+
+    bed.stop_supervisor()
+    os.kill(pg.postmaster(), signal.SIGKILL)
+    wait_until(lambda: any("its PostgreSQL (datastore kine-postgres" in p for p in bed.unhealthy()), 30, "PostgreSQL named down")
+    spec = {"name": "c0", "role": "host", "nodes": 1, "apiserver_port": int(facts.server.rsplit(":", 1)[1]), "datastore": "kine-postgres"}
+    _, changed = bed.up(embedded.parse_specs([spec]))
+    assert changed and pg.postmaster() is not None
+    wait_until(lambda: bed.unhealthy() == [], 60, "the cluster healthy again")
+
+
 def test_postgres_port_in_use_is_refused_before_anything_starts(testbeds):
     holder = socket.socket()
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -295,12 +295,19 @@ class Postgres:
             os.chmod(self.passfile, 0o600)
         self.report(f"{self.cluster}: starting its PostgreSQL on {LOOPBACK}:{self.port}")
         options = f"-c listen_addresses={LOOPBACK} -p {self.port} -c unix_socket_directories='' -c cluster_name={self.name}"
+        argv = [programs["pg_ctl"], "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o", options, "start"]
         try:
-            self._run([programs["pg_ctl"], "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o", options, "start"],
-                      account, 90, f"start on {LOOPBACK}:{self.port}")
+            self._run(argv, account, 90, f"start on {LOOPBACK}:{self.port}")
         except DatastoreError:
             self.stop()
             raise
+        # How the testbed's supervisor restarts it, as it does the cluster's other components.
+        supervised = self.passfile.parent / "supervise.json"
+        supervised.write_text(json.dumps({
+            "component": "postgresql", "name": self.name, "data": str(self.data), "port": self.port, "log": str(self.log),
+            "argv": argv, "uid": account[0] if account else None, "gid": account[1] if account else None,
+        }, indent=1) + "\n")
+        os.chmod(supervised, 0o600)
         return True
 
     def stop(self) -> bool:

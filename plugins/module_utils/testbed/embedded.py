@@ -592,8 +592,9 @@ class EmbeddedTestbed:
     # -- up -------------------------------------------------------------
     def check_ports(self, specs: list[ClusterSpec]) -> None:
         for spec in specs:
-            if self.exists(spec.name) and self.recorded_port(spec.name) == spec.apiserver_port and self.running(spec.name):
-                continue  # ours, already serving there
+            if self.exists(spec.name) and self.recorded_port(spec.name) == spec.apiserver_port and (
+                    self.running(spec.name) or spec.apiserver_port in listeners_of(processes_under(self.kwokctl.cluster_dir(spec.name)))):
+                continue  # ours: serving there, or held by its own API server while something it needs (its PostgreSQL) is down
             if port_in_use(spec.apiserver_port):
                 raise TestbedError(
                     f"cluster {spec.name!r}: apiserver_port {spec.apiserver_port} is already in use on {LOOPBACK}; "

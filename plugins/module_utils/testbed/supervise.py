@@ -142,6 +142,42 @@ def restart(cluster_dir: Path, name: str, down: list[str], kwokctl: str, env: di
     return component_states(cluster_dir), took, error
 
 
+def postgres_down(spec: dict) -> int | None:
+    """The old pid when a cluster's PostgreSQL (datastore kine-postgres) is not running, else None;
+    0 when there was no pid. Its postmaster.pid names the postmaster, whose command line names its data."""
+    try:
+        pid = int((Path(spec["data"]) / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return None if alive(pid) and spec["data"] in cmdline(pid) else pid
+
+
+def restart_postgres(spec: dict, timeout: float = ANSWER_TIMEOUT) -> tuple[float | None, str | None]:
+    """Start a cluster's PostgreSQL again as the testbed started it (pg_ctl, as its user), after
+    whatever is left of the old one (backends exit once their postmaster is gone; any that
+    linger hold its shared memory) is gone. Returns (seconds until it answered, why not)."""
+    start = time.monotonic()
+    marker = spec["name"]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid() and (f"{marker}:" in cmdline(int(entry.name))):
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+            except OSError:
+                pass
+    extra = {"user": spec["uid"], "group": spec["gid"], "extra_groups": []} if spec.get("uid") is not None else {}
+    try:
+        proc = subprocess.run(spec["argv"], capture_output=True, text=True, timeout=timeout, cwd="/", stdin=subprocess.DEVNULL, **extra)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"pg_ctl start: {type(exc).__name__}: {exc}"
+    if proc.returncode != 0:
+        return None, f"pg_ctl start exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-400:]}"
+    while time.monotonic() - start < timeout:
+        if postgres_down(spec) is None and answers(int(spec["port"])):
+            return time.monotonic() - start, None
+        time.sleep(0.2)
+    return None, f"did not answer on port {spec['port']} within {timeout:.0f}s"
+
+
 def backoff(attempt: int, cap: float = MAX_BACKOFF) -> float:
     """Seconds before the next attempt after ``attempt`` consecutive ones (1, 2, 4, ... cap)."""
     return min(cap, 2.0 ** max(0, attempt - 1))
@@ -165,6 +201,13 @@ def run(work_dir: Path, kwokctl: str, interval: float = 1.0, settle: float = 60.
                 continue
             states = component_states(cluster_dir)
             down = {c: s for c, s in states.items() if not s["running"]}
+            try:  # a kine-postgres cluster's PostgreSQL, which the testbed starts beside kwokctl's components
+                pg = json.loads((work_dir / "datastores" / name / "supervise.json").read_text())
+            except (OSError, ValueError):
+                pg = None
+            old = postgres_down(pg) if pg else None
+            if old is not None:
+                down["postgresql"] = {"pid": old or None, "running": False, "log": pg["log"]}
             now = time.monotonic()
             if not down:
                 # Healthy for a while: the next fault starts the backoff afresh.
@@ -177,10 +220,20 @@ def run(work_dir: Path, kwokctl: str, interval: float = 1.0, settle: float = 60.
             attempt = attempts[name] = attempts.get(name, 0) + 1
             wall = time.time()
             ports = component_ports(work_dir / "configs" / f"{name}.yaml")
-            try:
-                after, took, error = restart(cluster_dir, name, sorted(down), kwokctl, env, ports)
-            except OSError as exc:
-                after, took, error = component_states(cluster_dir), None, f"{type(exc).__name__}: {exc}"
+            took, error = 0.0, None
+            if "postgresql" in down:  # first the datastore, then what needs it
+                took, error = restart_postgres(pg)
+            kwok_down = sorted(c for c in down if c != "postgresql")
+            after = component_states(cluster_dir)
+            if kwok_down and took is not None:
+                pg_took = took
+                try:
+                    after, took, error = restart(cluster_dir, name, kwok_down, kwokctl, env, ports)
+                except OSError as exc:
+                    after, took, error = component_states(cluster_dir), None, f"{type(exc).__name__}: {exc}"
+                took = None if took is None else took + pg_took
+            if pg:
+                after["postgresql"] = {"pid": postgres_down(pg) or None}
             record.parent.mkdir(parents=True, exist_ok=True)
             with open(record, "a") as out:
                 for component, state in sorted(down.items()):
