@@ -105,6 +105,19 @@ def test_a_port_already_taken_is_named(testbeds):
     assert not bed.leftovers()["processes"]
 
 
+def test_teardown_of_a_work_dir_leaves_a_neighbour_whose_name_it_starts(testbeds):
+    """Two work dirs, /…/wd and /…/wd-b: tearing down the first stops only its own processes
+    (they were once matched as a substring of the command line, killing the neighbour's cluster)."""
+    mine, _ = testbeds.up(0, name="wd")
+    theirs, (their_facts,) = testbeds.up(0, name="wd-b")
+    before = set(theirs.leftovers()["processes"])
+    assert before and not before & set(mine.leftovers()["processes"])
+    mine.down()
+    assert not mine.leftovers()["processes"]
+    assert set(theirs.leftovers()["processes"]) == before and theirs.unhealthy() == []
+    assert embedded.healthy(theirs.kwokctl.cluster_dir(their_facts.name), theirs.recorded_port(their_facts.name))
+
+
 def test_a_component_that_exits_is_restarted_recorded_and_teardown_stops_the_supervisor(testbeds):
     import signal
 

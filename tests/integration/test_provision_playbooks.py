@@ -123,6 +123,24 @@ def test_tags_that_name_only_a_framework_this_testbed_cannot_run_fail_with_its_r
     _failed_with(proc, "--tags names only what cannot run on this testbed (embedded), so nothing would be measured: liqo: ")
 
 
+def test_a_second_run_in_the_same_work_dir_is_refused_while_the_first_holds_its_lock(playbooks):
+    import fcntl
+
+    playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_clusters": _clusters(1)})
+    playbooks.work_dir.mkdir(parents=True, exist_ok=True)
+    with open(playbooks.work_dir / "run.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        (playbooks.work_dir / "run.pid").write_text("4242\n")
+        make = subprocess.run(["make", "-s", "clean", f"INVENTORY={playbooks.inventory}"], cwd=ROOT, env=playbooks.env(),
+                              capture_output=True, text=True, timeout=300, check=False)
+    assert make.returncode != 0, make.stdout[-2000:]
+    assert f"another make bench, provision or clean is running in {playbooks.work_dir} (pid 4242)" in make.stderr, make.stderr[-2000:]
+    assert "PLAY [" not in make.stdout
+    again = subprocess.run(["make", "-s", "clean", f"INVENTORY={playbooks.inventory}"], cwd=ROOT, env=playbooks.env(),
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert again.returncode == 0, (again.stdout + again.stderr)[-2000:]
+
+
 def test_missing_kubeconfig_context_is_named(playbooks, tmp_path):
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(

@@ -70,8 +70,10 @@ def name_clusters(message: str, clusters: list[dict]) -> str:
 
 def wait_answering(adapter: lifecycle.Adapter, timeout: float) -> str | None:
     """Wait (up to ``timeout`` seconds in all) until every cluster's API server answers
-    /readyz: a component the testbed's supervisor is repairing is waited for
-    before a sample starts or a namespace is removed. Returns why not, or None."""
+    /readyz and a read that reaches its datastore (/readyz alone stays ok while a
+    kine datastore's database is down): a component the testbed's supervisor is
+    repairing is waited for before a sample starts or a namespace is removed.
+    Returns why not, or None."""
     import time
 
     deadline = time.monotonic() + timeout
@@ -79,15 +81,26 @@ def wait_answering(adapter: lifecycle.Adapter, timeout: float) -> str | None:
         api, last = cluster.client(), ""
         while True:
             try:
-                if kube.raw(api, "GET", "/readyz", timeout=5).status == 200:
-                    break
-                last = "not ready"
+                kube.raw(api, "GET", "/readyz", timeout=5)
+                kube.raw(api, "GET", "/api/v1/namespaces/default", timeout=5)  # no resourceVersion: read from storage
+                break
             except Exception as exc:  # noqa: BLE001 - any failure to answer is the same answer: not yet
                 last = f"{type(exc).__name__}: {str(exc)[:200]}"
             if time.monotonic() >= deadline:
                 return f"cluster {cluster.name}: its API server did not answer /readyz within {timeout:.0f}s ({last})"
             time.sleep(0.5)
     return None
+
+
+def datastore_down(testbed: list[dict]) -> str:
+    """What a failed request may come from and the API server does not say: a kine-postgres
+    cluster's PostgreSQL that does not answer on its port."""
+    from ansible_collections.fedbench.testbed.plugins.module_utils.common.process import port_in_use
+
+    down = [f"cluster {c.get('name')}: its PostgreSQL (datastore kine-postgres, port {store['port']}) does not answer"
+            for c in testbed for store in [c.get("datastore") or {}] if store.get("kind") == "kine-postgres" and store.get("port")
+            and not port_in_use(int(store["port"]))]
+    return f" [{'; '.join(down)}]" if down else ""
 
 
 def lifecycle_from_params(params: Mapping[str, Any], *, check_mode: bool = False) -> Outcome:
@@ -110,7 +123,8 @@ def lifecycle_from_params(params: Mapping[str, Any], *, check_mode: bool = False
         return Outcome(False, result={"sample": {}, "headline": {}, "parameters": {"replicas": workload.replicas, "layout": workload.layout}})
     down = wait_answering(adapter, float(params.get("repair_timeout") or 0))
     if down:
-        return Outcome(True, f"before the {'cleanup' if params.get('state') == 'absent' else 'sample'}: {down}")
+        return Outcome(True, f"before the {'cleanup' if params.get('state') == 'absent' else 'sample'}: {down}"
+                       + datastore_down(params.get("testbed") or []))
     if params.get("state") == "absent":
         problem = lifecycle.cleanup_safely(adapter, workload, float(params.get("cleanup_timeout") or 120))
         return Outcome(bool(problem), problem or "", {"namespace": workload.namespace, "removed": not problem})
@@ -124,7 +138,7 @@ def lifecycle_from_params(params: Mapping[str, Any], *, check_mode: bool = False
     except lifecycle.LifecycleError as exc:
         sample = exc.partial or {}
         status = "timeout" if "timed out" in str(exc) else "error"
-        error = name_clusters(str(exc), clusters)
+        error = name_clusters(str(exc), clusters) + datastore_down(params.get("testbed") or [])
     sample = {"repetition": params["repetition"], "status": status, "error": error, "started_at": started, **sample, **measured.collect()}
     cleanup_error = None
     if params.get("cleanup") or status != "ok":

@@ -270,6 +270,12 @@ class Postgres:
             raise DatastoreError(f"cluster {self.cluster!r}: datastore_port {self.port} (its PostgreSQL) is already in use on {LOOPBACK}; "
                                  "choose another port in the inventory, or leave datastore_port out for a free one")
         fresh = not (self.data / "PG_VERSION").exists()
+        if not fresh:
+            # A postmaster that was killed leaves backends holding its shared memory
+            # for a moment, and pg_ctl refuses to start beside them; and until its
+            # parent reaps it, PostgreSQL takes its zombie for a live postmaster.
+            kill_all(processes(self.name))
+            (self.data / "postmaster.pid").unlink(missing_ok=True)
         if fresh:
             self.report(f"{self.cluster}: initialising its PostgreSQL in {self.data}")
             shutil.rmtree(self.home, ignore_errors=True)
@@ -299,7 +305,10 @@ class Postgres:
         try:
             self._run(argv, account, 90, f"start on {LOOPBACK}:{self.port}")
         except DatastoreError:
-            self.stop()
+            if fresh:
+                self.stop()  # nothing of it is worth keeping
+            else:  # a restart: the cluster's data stays
+                kill_all(processes(self.name))
             raise
         # How the testbed's supervisor restarts it, as it does the cluster's other components.
         supervised = self.passfile.parent / "supervise.json"

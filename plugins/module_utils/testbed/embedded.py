@@ -716,13 +716,13 @@ class EmbeddedTestbed:
     def postgres(self, name: str, port: int) -> datastore.Postgres:
         return datastore.Postgres(self.work_dir, self.cgroup_key, name, port, self.report)
 
-    def _start_datastore(self, spec: ClusterSpec) -> None:
-        """The cluster's PostgreSQL (kine-postgres), started unless it runs."""
+    def _start_datastore(self, spec: ClusterSpec) -> bool:
+        """The cluster's PostgreSQL (kine-postgres), started unless it runs; True if it was started."""
         if spec.datastore.kind != "kine-postgres":
-            return
+            return False
         assert spec.datastore.port is not None
         try:
-            self.postgres(spec.name, spec.datastore.port).start()
+            return self.postgres(spec.name, spec.datastore.port).start()
         except datastore.DatastoreError as exc:
             raise TestbedError(str(exc)) from exc
 
@@ -848,8 +848,9 @@ class EmbeddedTestbed:
             ports = dict(zip(COMPONENT_PORTS, fresh))
             if spec.datastore.kind == "kine-postgres" and spec.datastore.port is None:
                 spec = replace(spec, datastore=replace(spec.datastore, port=fresh[-1]))
-        if self.exists(spec.name):
-            self._start_datastore(spec)
+        if self.exists(spec.name) and self._start_datastore(spec):
+            self.report(f"{spec.name}: its PostgreSQL was not running; started it again")
+            changed = True
         stopped = [c for c, st in supervise.component_states(cdir).items() if not st["running"]] if self.exists(spec.name) else []
         if self.exists(spec.name) and (not self.running(spec.name) or stopped):
             self.report(f"{spec.name}: exists but {', '.join(stopped) or 'its API server'} is not running; starting it")

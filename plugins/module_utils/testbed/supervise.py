@@ -142,12 +142,19 @@ def restart(cluster_dir: Path, name: str, down: list[str], kwokctl: str, env: di
     return component_states(cluster_dir), took, error
 
 
+def postmaster_pid(spec: dict) -> int | None:
+    """The pid a cluster's PostgreSQL's postmaster.pid names, if any."""
+    try:
+        return int((Path(spec["data"]) / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def postgres_down(spec: dict) -> int | None:
     """The old pid when a cluster's PostgreSQL (datastore kine-postgres) is not running, else None;
     0 when there was no pid. Its postmaster.pid names the postmaster, whose command line names its data."""
-    try:
-        pid = int((Path(spec["data"]) / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
+    pid = postmaster_pid(spec)
+    if pid is None:
         return 0
     return None if alive(pid) and spec["data"] in cmdline(pid) else pid
 
@@ -157,13 +164,18 @@ def restart_postgres(spec: dict, timeout: float = ANSWER_TIMEOUT) -> tuple[float
     whatever is left of the old one (backends exit once their postmaster is gone; any that
     linger hold its shared memory) is gone. Returns (seconds until it answered, why not)."""
     start = time.monotonic()
-    marker = spec["name"]
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid() and (f"{marker}:" in cmdline(int(entry.name))):
-            try:
-                os.kill(int(entry.name), signal.SIGKILL)
-            except OSError:
-                pass
+    marker = f"{spec['name']}:"  # its processes' titles: "postgres: <name>: checkpointer"
+    left = [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit() and int(e.name) != os.getpid() and marker in cmdline(int(e.name))]
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    while any(alive(pid) for pid in left) and time.monotonic() - start < 10:
+        time.sleep(0.1)
+    # The old postmaster is dead (postgres_down), but until its parent reaps it PostgreSQL
+    # takes its zombie for a live postmaster ("lock file postmaster.pid already exists").
+    (Path(spec["data"]) / "postmaster.pid").unlink(missing_ok=True)
     extra = {"user": spec["uid"], "group": spec["gid"], "extra_groups": []} if spec.get("uid") is not None else {}
     try:
         proc = subprocess.run(spec["argv"], capture_output=True, text=True, timeout=timeout, cwd="/", stdin=subprocess.DEVNULL, **extra)
@@ -233,7 +245,7 @@ def run(work_dir: Path, kwokctl: str, interval: float = 1.0, settle: float = 60.
                     after, took, error = component_states(cluster_dir), None, f"{type(exc).__name__}: {exc}"
                 took = None if took is None else took + pg_took
             if pg:
-                after["postgresql"] = {"pid": postgres_down(pg) or None}
+                after["postgresql"] = {"pid": postmaster_pid(pg)}
             record.parent.mkdir(parents=True, exist_ok=True)
             with open(record, "a") as out:
                 for component, state in sorted(down.items()):
