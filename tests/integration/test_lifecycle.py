@@ -185,7 +185,7 @@ def test_apiserver_killed_midway_fails_clearly_and_keeps_finished_samples(playbo
                               "fedbench_clusters": [{"name": "victim", "role": "host", "nodes": 2, "apiserver_port": ports[0]}]})
     results_dir = playbooks.root / "results" / "killrun"
     proc = _make(playbooks, "killrun", {"experiment_lifecycle_max_replicas": 2, "experiment_lifecycle_repetitions": 4,
-                                        "experiment_lifecycle_layouts": ["replicas"]})
+                                        "experiment_lifecycle_layouts": ["replicas"], "experiment_lifecycle_repair_timeout": 10})
     try:
         _wait_samples(proc, results_dir, 2)
         apiservers = [pid for pid, cmd in process.processes_under(playbooks.work_dir).items() if "/kube-apiserver " in cmd]

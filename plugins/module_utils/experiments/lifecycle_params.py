@@ -122,17 +122,18 @@ def lifecycle_from_params(params: Mapping[str, Any], *, check_mode: bool = False
     if check_mode:
         return Outcome(False, result={"sample": {}, "headline": {}, "parameters": {"replicas": workload.replicas, "layout": workload.layout}})
     down = wait_answering(adapter, float(params.get("repair_timeout") or 0))
-    if down:
-        return Outcome(True, f"before the {'cleanup' if params.get('state') == 'absent' else 'sample'}: {down}"
-                       + datastore_down(params.get("testbed") or []))
+    if down and params.get("state") == "absent":
+        return Outcome(True, f"before the cleanup: {down}" + datastore_down(params.get("testbed") or []))
     if params.get("state") == "absent":
         problem = lifecycle.cleanup_safely(adapter, workload, float(params.get("cleanup_timeout") or 120))
         return Outcome(bool(problem), problem or "", {"namespace": workload.namespace, "removed": not problem})
 
     started = clock.wall_now()
     status, error = "ok", None
-    measured = window.Window(_measurements(adapter, workload, clusters) if params.get("measure", True) else [])
+    measured = window.Window(_measurements(adapter, workload, clusters) if params.get("measure", True) and not down else [])
     try:
+        if down:  # kept as a failed sample, like any other that could not finish
+            raise lifecycle.LifecycleError(f"before the sample: {down}", {})
         with measured:
             sample = lifecycle.run_sample(adapter, workload)
     except lifecycle.LifecycleError as exc:

@@ -820,6 +820,7 @@ class EmbeddedTestbed:
         self.report(f"{spec.name}: starting {component} again inside its cgroups, so its limits hold from its start")
         if pid is not None:
             kill_all([pid], grace=30)
+        supervise.clear_stale_pids(self.kwokctl.cluster_dir(spec.name))  # else kwokctl may take a dead one's zombie for running
         self.kwokctl.run("start", "cluster", "--name", spec.name, timeout=self.start_timeout + 30, check=False)
 
         def inside() -> bool:
@@ -854,6 +855,7 @@ class EmbeddedTestbed:
         stopped = [c for c, st in supervise.component_states(cdir).items() if not st["running"]] if self.exists(spec.name) else []
         if self.exists(spec.name) and (not self.running(spec.name) or stopped):
             self.report(f"{spec.name}: exists but {', '.join(stopped) or 'its API server'} is not running; starting it")
+            supervise.clear_stale_pids(self.kwokctl.cluster_dir(spec.name))  # else kwokctl may take a dead one's zombie for running
             self.kwokctl.run("start", "cluster", "--name", spec.name, "--wait", f"{self.start_timeout:.0f}s", timeout=self.start_timeout + 30)
             changed = True
         if not self.exists(spec.name):
@@ -912,6 +914,7 @@ class EmbeddedTestbed:
                 break
             for name, components in down.items():
                 self.report(f"{name}: {', '.join(components)} not running after the start; starting again (attempt {attempt + 1})")
+                supervise.clear_stale_pids(self.kwokctl.cluster_dir(name))  # else kwokctl may take a dead one's zombie for running
                 self.kwokctl.run("start", "cluster", "--name", name, timeout=self.start_timeout + 30, check=False)
             time.sleep(1)
         return self.unhealthy(names)

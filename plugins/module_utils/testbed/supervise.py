@@ -111,11 +111,25 @@ def answers(port: int | None) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def clear_stale_pids(cluster_dir: Path) -> list[str]:
+    """Remove the pid files of components that do not run. kwokctl takes a component whose pid
+    file names a process that answers signal 0 for running, and a killed one does until its
+    parent reaps it (here pid 1 may take its time): it would not start it again, and still
+    exit 0. Returns the components whose files were removed."""
+    stale = [c for c, st in component_states(cluster_dir).items() if not st["running"]]
+    for component in stale:
+        (cluster_dir / "pids" / f"{component}.pid").unlink(missing_ok=True)
+    return stale
+
+
 def restart(cluster_dir: Path, name: str, down: list[str], kwokctl: str, env: dict[str, str], ports: dict[str, int],
             timeout: float = ANSWER_TIMEOUT) -> tuple[dict[str, dict], float | None, str | None]:
-    """Run ``kwokctl start cluster`` and wait until every component in ``down`` runs and
-    answers. Returns (states after, seconds until they answered or None, why not)."""
+    """Run ``kwokctl start cluster`` and wait until every component in ``down``, and every other
+    one of the cluster (kwokctl starts each that is not running, also one that exited since,
+    and is stopped here only once it has), runs and answers. Returns (states after, seconds
+    until they answered or None, why not)."""
     start = time.monotonic()
+    clear_stale_pids(cluster_dir)
     proc = subprocess.Popen([kwokctl, "start", "cluster", "--name", name], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, umask=0o077)
     _CHILD[:] = [proc]
@@ -123,14 +137,14 @@ def restart(cluster_dir: Path, name: str, down: list[str], kwokctl: str, env: di
     try:
         while True:
             states = component_states(cluster_dir)
-            if all(states.get(c, {}).get("running") and answers(ports.get(c)) for c in down):
+            if all(states.get(c, {}).get("running") and answers(ports.get(c)) for c in {*down, *states}):
                 took = time.monotonic() - start
                 break
             if proc.poll() is not None and proc.returncode != 0:
                 error = f"kwokctl start exited {proc.returncode}: {(proc.stdout.read() if proc.stdout else '').strip()[-500:]}"
                 break
             if time.monotonic() - start >= timeout:
-                waiting = [c for c in down if not (states.get(c, {}).get("running") and answers(ports.get(c)))]
+                waiting = sorted(c for c in {*down, *states} if not (states.get(c, {}).get("running") and answers(ports.get(c))))
                 error = f"{', '.join(waiting)} did not run and answer within {timeout:.0f}s"
                 break
             time.sleep(0.2)
@@ -246,6 +260,11 @@ def run(work_dir: Path, kwokctl: str, interval: float = 1.0, settle: float = 60.
                 took = None if took is None else took + pg_took
             if pg:
                 after["postgresql"] = {"pid": postmaster_pid(pg)}
+            # kwokctl starts every component that is not running, also one that exited
+            # after this round looked: a new pid is a restart too, and goes on the record.
+            for component, state in after.items():
+                if component not in down and component in states and state.get("pid") != states[component]["pid"]:
+                    down[component] = states[component]
             record.parent.mkdir(parents=True, exist_ok=True)
             with open(record, "a") as out:
                 for component, state in sorted(down.items()):
