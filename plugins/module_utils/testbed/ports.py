@@ -71,10 +71,6 @@ def _taken_by_others(work_dir: Path) -> set[int]:
     return taken
 
 
-def _held_by(work_dir: Path, port: int) -> bool:
-    return port in listeners_of(processes_under(work_dir))
-
-
 def claim(work_dir: Path, wants: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
     """``wants``: setting name -> {count, given}. Returns setting name -> first port of its block."""
     work_dir = Path(work_dir).resolve()
@@ -87,11 +83,12 @@ def claim(work_dir: Path, wants: Mapping[str, Mapping[str, int]]) -> dict[str, i
         fcntl.flock(lock, fcntl.LOCK_EX)
         record = _record(work_dir)
         others = _taken_by_others(work_dir)
+        held = set(listeners_of(processes_under(work_dir)))  # this work dir's own servers, read once
         for name, want in wants.items():
             count, given = int(want.get("count", 1)), int(want.get("given") or 0)
             if given:
                 block = range(given, given + count)
-                busy = [p for p in block if p in others or not (_bindable(p) or _held_by(work_dir, p))]
+                busy = [p for p in block if p in others or not (_bindable(p) or p in held)]
                 if busy:
                     why = "is claimed by another fedbench work dir" if busy[0] in others else "is already in use"
                     raise PortError(f"{name}: port {busy[0]} on {LOOPBACK} {why}; choose another, or set {name} to 0 for a free one")
@@ -99,7 +96,7 @@ def claim(work_dir: Path, wants: Mapping[str, Mapping[str, int]]) -> dict[str, i
                 continue
             mine = record.get(name)
             if mine and mine.get("count") == count and all(
-                    p not in others and (_bindable(p) or _held_by(work_dir, p)) for p in range(mine["port"], mine["port"] + count)):
+                    p not in others and (_bindable(p) or p in held) for p in range(mine["port"], mine["port"] + count)):
                 out[name] = mine["port"]
                 continue
             bases = list(range(bottom, top - count))
