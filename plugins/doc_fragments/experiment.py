@@ -6,7 +6,7 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     # The options the API-machinery experiment modules share
-    # (args_common.EXPERIMENT_ARG_SPEC).
+    # (common.runner.EXPERIMENT_ARG_SPEC).
     DOCUMENTATION = r"""
 options:
   cluster: {type: str, description: "Which of O(clusters) to use (by name); the first when omitted."}

@@ -7,11 +7,6 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-DOCUMENTATION_DOUBLING = """
-doubling(maximum, start=1): start, 2*start, 4*start, ... up to maximum (inclusive).
-"""
-
-
 def doubling(maximum, start=1):
     """1, 2, 4, ... up to ``maximum``: the lifecycle experiment's sizes."""
     try:

@@ -25,7 +25,6 @@ FRAMEWORKS: dict[str, types.ModuleType] = {
     module.NAME: module for module in list(globals().values()) if isinstance(module, types.ModuleType) and hasattr(module, "KIND")
 }
 PLACEMENT = {name: module.ADAPTER for name, module in sorted(FRAMEWORKS.items()) if module.KIND == "placement"}
-DATAPLANES = sorted(name for name, module in FRAMEWORKS.items() if module.KIND == "dataplane")
 
 
 def names(kind: str | None = None) -> list[str]:
