@@ -12,6 +12,9 @@
   that is not registered with the ones that are).
 - ``[cluster, inspect] | fedbench.testbed.with_peer_server(port)``: a kind
   cluster with ``capabilities.peer_server`` from its control plane's address.
+- ``'' | fedbench.testbed.experiment_settings``, ``'' | fedbench.testbed.experiment_teardowns``
+  and ``clusters | fedbench.testbed.experiment_plan(frameworks, dataplanes, switches, skipped)``:
+  the experiment registry's run side (plugins/module_utils/experiments/registry.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import difflib
 
 from ansible_collections.fedbench.testbed.plugins.module_utils import frameworks
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import registry as experiments
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 
 # Every fedbench_* variable the project reads (the inventory's, the plays' paths,
@@ -28,8 +32,8 @@ KNOWN = (
     "fedbench_clusters",
     "fedbench_frameworks",
     "fedbench_dataplanes",
-    "fedbench_apimachinery",
-    "fedbench_sizing",
+    # The experiments' switches (fedbench_apimachinery, ...), from their registry.
+    *experiments.settings(),
     "fedbench_example",
     "fedbench_root",
     "fedbench_work_dir",
@@ -40,6 +44,8 @@ KNOWN = (
     "fedbench_run_dataplanes",
     "fedbench_skipped",
     "fedbench_tool_env",
+    # The framework or data plane one experiment include measures (playbooks/experiments.yml).
+    "fedbench_experiment_subject",
 )
 
 
@@ -117,6 +123,21 @@ def with_peer_server(pair, port=6443):
     return dict(cluster, capabilities=caps)
 
 
+def experiment_settings(_=None):
+    return experiments.settings()
+
+
+def experiment_teardowns(_=None):
+    return experiments.teardowns()
+
+
+def experiment_plan(clusters, listed_frameworks, listed_dataplanes, switches, skipped=None):
+    return experiments.plan(list(listed_frameworks or []), list(listed_dataplanes or []), dict(switches or {}),
+                            [c for c in clusters or [] if isinstance(c, dict)], dict(skipped or {}))
+
+
 class FilterModule:
     def filters(self):
-        return {"registered": registered, "inventory_problems": inventory_problems, "with_peer_server": with_peer_server}
+        return {"registered": registered, "inventory_problems": inventory_problems, "with_peer_server": with_peer_server,
+                "experiment_settings": experiment_settings, "experiment_teardowns": experiment_teardowns,
+                "experiment_plan": experiment_plan}

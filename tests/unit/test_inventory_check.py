@@ -58,3 +58,28 @@ def test_tags_that_name_an_unlisted_framework_fail(tmp_path):
     proc = _run(tmp_path, settings, "playbooks/experiments.yml", "--tags", "kubefed")
     out = " ".join((proc.stdout + proc.stderr).split())
     assert proc.returncode != 0 and "--tags names kubefed, which the inventory does not list" in out, out[-3000:]
+
+
+def test_the_experiment_plan_reads_the_inventorys_switches_and_the_command_lines(tmp_path):
+    """fedbench_apimachinery false in the inventory, fedbench_sizing true as an -e string: the
+    plan has the lifecycle and the sizing sweep, and says that these clusters (no testbed facts,
+    so no capabilities) lack what the sweep needs; --tags sizing runs nothing else."""
+    settings = {"fedbench_testbed": "embedded", "fedbench_clusters": CLUSTERS, "fedbench_frameworks": ["native"], "fedbench_dataplanes": [],
+                "fedbench_apimachinery": False}
+    proc = _run(tmp_path, settings, "playbooks/experiments.yml", "-e", "fedbench_sizing=true", "--tags", "sizing")
+    out = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode == 0, out[-3000:]
+    assert "experiment sizing needs local_dir of every cluster: cluster 'c1' lacks local_dir" in out, out[-3000:]
+    assert "experiment_apimachinery" not in out and "Experiment apimachinery" not in out, out[-3000:]
+    assert "lifecycle, native" not in out, out[-3000:]  # the lifecycle's include ran, its tasks did not (tags)
+
+
+def test_tags_that_name_a_listed_framework_pass_the_check(tmp_path):
+    """The README's --tags <framework>: the check passes (the message is rendered either way and
+    must not look a runnable framework up among the skipped ones); the run goes on to the
+    testbed's health check, which fails here only because nothing was provisioned."""
+    settings = {"fedbench_testbed": "embedded", "fedbench_clusters": CLUSTERS, "fedbench_frameworks": ["native"], "fedbench_dataplanes": []}
+    proc = _run(tmp_path, settings, "playbooks/experiments.yml", "--tags", "native")
+    out = " ".join((proc.stdout + proc.stderr).split())
+    assert "Check that the run measures something" in out and "Check that the testbed is whole before lifecycle" in out, out[-3000:]
+    assert "has no attribute" not in out, out[-3000:]

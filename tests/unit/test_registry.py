@@ -120,3 +120,77 @@ def test_control_plane_limits_are_for_the_embedded_testbed_only():
     assert not any("control_plane" in p for p in inventory_problems([], [], [], False, clusters, "embedded"))
     assert "cluster 'h': control_plane limits the embedded testbed's processes only; fedbench_testbed is 'kind'" in inventory_problems(
         [], [], [], False, clusters, "kind")
+
+
+# --- the experiment registry's run side -------------------------------------------------------
+
+from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import registry as runs  # noqa: E402
+from ansible_collections.fedbench.testbed.plugins.module_utils.report import registry as report_registry  # noqa: E402
+
+
+def test_every_experiment_role_is_registered_whole_and_nothing_else_is():
+    roles = sorted(p.name for p in (ROOT / "roles").iterdir() if p.name.startswith("experiment_"))
+    assert roles == sorted(run.role for run in runs.RUNS)
+    for run in runs.RUNS:
+        assert run.per in runs.PER, run
+        assert (run.per == "switch") == bool(run.setting), f"{run.name}: a switch names its setting, nothing else does"
+        role = ROOT / "roles" / run.role
+        specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+        assert "main" in specs and (role / "tasks" / "main.yml").is_file(), run.name
+        if run.teardown:
+            assert (ROOT / "roles" / run.teardown / "tasks" / "teardown.yml").is_file(), run.teardown
+
+
+def test_what_the_runs_produce_is_what_the_report_and_the_schema_know():
+    assert runs.produced() == list(report_registry.EXPERIMENTS)
+    schema = (ROOT / "docs" / "results.schema.json").read_text()
+    described = re.search(r"report/registry.py\): ([a-z, ]+)\.", schema).group(1).split(", ")
+    assert described == runs.produced()
+
+
+def test_the_switches_are_known_settings_checked_as_bools_by_the_testbed():
+    spec = yaml.safe_load((ROOT / "roles" / "testbed" / "meta" / "argument_specs.yml").read_text())["argument_specs"]["check"]["options"]
+    for setting in runs.settings():
+        assert setting in KNOWN and spec[setting]["type"] == "bool", setting
+
+
+def test_needs_are_capabilities_of_the_facts_contract():
+    from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded, kind
+
+    known = set(embedded.capabilities(Path("/x"), True)) & set(kind.capabilities("https://x:6443"))
+    assert {need for run in runs.RUNS for need in run.needs} <= known
+
+
+def test_the_plan_runs_each_experiment_per_subject_or_switch_in_registry_order():
+    local = [{"name": "c0", "capabilities": {"local_dir": "/w/c0"}}]
+    plan = runs.plan(["native", "liqo", "kubefed"], ["istio"], {"fedbench_apimachinery": "false", "fedbench_sizing": True}, local,
+                     skipped={"liqo": "needs real nodes"})
+    assert [(e["name"], e["subject"]) for e in plan] == [
+        ("lifecycle", "native"), ("lifecycle", "kubefed"), ("burst", "istio"), ("sizing", None)]
+    assert plan[0]["tags"] == ["experiments", "lifecycle", "native"] and plan[0]["role"] == "experiment_lifecycle"
+    assert all(not e["skip"] for e in plan)
+    # Switches left unset take their defaults: the API machinery on, the sizing sweep off.
+    assert [e["name"] for e in runs.plan([], [], {}, local)] == ["apimachinery"]
+    assert runs.plan([], [], {}, local)[0]["tags"] == ["experiments", "apimachinery", "scale"]
+
+
+def test_an_experiment_whose_needs_a_cluster_lacks_says_so_and_which():
+    plan = runs.plan([], [], {"fedbench_apimachinery": False, "fedbench_sizing": "yes"}, [{"name": "kind-a", "capabilities": {"local_dir": None}}])
+    assert plan[0]["skip"] == "experiment sizing needs local_dir of every cluster: cluster 'kind-a' lacks local_dir"
+
+
+def test_the_experiment_and_teardown_playbooks_name_no_experiment():
+    names = set(runs.names()) | set(runs.produced()) | {"hollow_nodes"}
+    for playbook in ("experiments.yml", "teardown.yml", "tasks/experiment.yml"):
+        text = (ROOT / "playbooks" / playbook).read_text()
+        found = sorted(n for n in names if re.search(rf"\b{n}\b", text))
+        assert not found, f"playbooks/{playbook} names {found}"
+
+
+def test_the_readme_tags_table_names_every_framework_and_experiment():
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Tags"):].split("\n\n")[2]
+    tags = set(re.findall(r"^\| ([^|]+) \|", table, re.M))
+    named = {t.strip("` ") for cell in tags for t in cell.split(",")}
+    wanted = set(registered()) | {tag for run in runs.RUNS for tag in (run.name, *run.tags)} | {"experiments", "frameworks"}
+    assert wanted <= named, f"README's tags table lacks {sorted(wanted - named)}"
