@@ -66,7 +66,8 @@ from pathlib import Path
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import engine, images, kind, toolchain
+from ansible_collections.fedbench.testbed.plugins.module_utils.build import engine, images, toolchain
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import kind
 
 ARGUMENT_SPEC = dict(
     images=dict(type="list", elements="dict", required=True),

@@ -109,7 +109,7 @@ from pathlib import Path
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.common.runner import progress_reporter
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import toolchain
+from ansible_collections.fedbench.testbed.plugins.module_utils.build import toolchain
 
 ARGUMENT_SPEC = dict(
     names=dict(type="list", elements="str", default=list(toolchain.TESTBED_COMPONENTS)),

@@ -116,7 +116,8 @@ from pathlib import Path
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.common.runner import PROGRESS_ARG_SPEC, progress_reporter
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import engine, images, kind, toolchain
+from ansible_collections.fedbench.testbed.plugins.module_utils.build import engine, images, toolchain
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import kind
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed.embedded import TestbedError
 
 ARGUMENT_SPEC = dict(

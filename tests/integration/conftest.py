@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.common import process
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded, toolchain
+from ansible_collections.fedbench.testbed.plugins.module_utils.build import toolchain
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent

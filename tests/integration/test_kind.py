@@ -21,7 +21,8 @@ import pytest
 from ansible_collections.fedbench.testbed.plugins.module_utils import kube, results
 from ansible_collections.fedbench.testbed.plugins.module_utils.common import process
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import lifecycle_params as experiment
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded, engine, kind
+from ansible_collections.fedbench.testbed.plugins.module_utils.build import engine
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded, kind
 
 from .conftest import Playbooks, ROOT, client_for
 
@@ -198,7 +199,7 @@ def test_no_docker_and_not_root_is_named():
             "import sys\n"
             f"sys.path.insert(0, {str(ROOT / 'collections')!r})\n"
             "from pathlib import Path\n"
-            "from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import engine\n"
+            "from ansible_collections.fedbench.testbed.plugins.module_utils.build import engine\n"
             "try:\n"
             f"    engine.ensure(Path({str(folder / 'cache')!r}))\n"
             "except engine.EngineError as exc:\n"

@@ -13,7 +13,8 @@ import pytest
 
 from ansible_collections.fedbench.testbed.plugins.module_utils import kube, results
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import lifecycle_params as experiment
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded, engine, kind
+from ansible_collections.fedbench.testbed.plugins.module_utils.build import engine
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded, kind
 
 from .conftest import Playbooks, ROOT, client_for
 

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.common import process
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded, toolchain
+from ansible_collections.fedbench.testbed.plugins.module_utils.build import toolchain
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 from tests.conftest import pinned
 
 from .conftest import ROOT

@@ -11,7 +11,8 @@ import sys
 import time
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import sizing
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded, toolchain
+from ansible_collections.fedbench.testbed.plugins.module_utils.build import toolchain
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 
 from .conftest import ROOT, wait_until
 

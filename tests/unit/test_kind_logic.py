@@ -9,7 +9,8 @@ import tarfile
 import pytest
 import yaml
 
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import engine, images, kind, oci, toolchain
+from ansible_collections.fedbench.testbed.plugins.module_utils.build import engine, images, oci, toolchain
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import kind
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 from tests.conftest import ROOT
 

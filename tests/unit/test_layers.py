@@ -1,6 +1,6 @@
 """module_utils is layered: no module imports from a layer above its own.
 
-common < kube < testbed < measure < results < frameworks < experiments < report
+common < build < kube < testbed < measure < results < frameworks < experiments < report
 
 Every import is read, the ones inside functions too (a lazy import is still
 a dependency), and every folder of module_utils must have a rank here, so a
@@ -15,7 +15,7 @@ import pytest
 
 MU = Path(__file__).resolve().parents[2] / "plugins" / "module_utils"
 PREFIX = "ansible_collections.fedbench.testbed.plugins.module_utils"
-LAYERS = ["common", "kube", "testbed", "measure", "results", "frameworks", "experiments", "report"]
+LAYERS = ["common", "build", "kube", "testbed", "measure", "results", "frameworks", "experiments", "report"]
 RANK = {name: i for i, name in enumerate(LAYERS)}
 FILES = sorted(MU.rglob("*.py"))
 

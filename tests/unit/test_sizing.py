@@ -4,7 +4,7 @@ import pytest
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import sizing, sizing_fit
 from ansible_collections.fedbench.testbed.plugins.module_utils.report import registry
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import toolchain
+from ansible_collections.fedbench.testbed.plugins.module_utils.build import toolchain
 
 
 @pytest.mark.parametrize("raw, message", [

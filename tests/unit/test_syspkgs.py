@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.common import syspkgs
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import toolchain
+from ansible_collections.fedbench.testbed.plugins.module_utils.build import toolchain
 
 ROOT = Path(__file__).resolve().parents[2]
 # Programs the project runs that are not Debian's: the Go toolchain (the README's

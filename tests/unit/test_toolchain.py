@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import toolchain
+from ansible_collections.fedbench.testbed.plugins.module_utils.build import toolchain
 from tests.conftest import framework_recipe
 
 GO_MOD = """module k8s.io/kubernetes

@@ -489,10 +489,10 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 def remove_docker_cgroups(root: Path = CGROUP_ROOT) -> list[str]:
     """The parent cgroups (``docker``) the project's daemon made for its
     containers, once they are empty (rmdir refuses one that is not); the ones left."""
-    from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import cgroups
+    from ansible_collections.fedbench.testbed.plugins.module_utils.common.cgroupfs import remove_tree
 
     parents = sorted(root.glob("*/docker")) + ([root / "docker"] if (root / "docker").is_dir() else [])
-    return [left for parent in parents for left in cgroups.remove_tree(parent)]
+    return [left for parent in parents for left in remove_tree(parent)]
 
 
 def _data_root_of(pid: int) -> Path | None:

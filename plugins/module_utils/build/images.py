@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.common import syspkgs
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import oci
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed.engine import Engine, docker
+from ansible_collections.fedbench.testbed.plugins.module_utils.build import oci
+from ansible_collections.fedbench.testbed.plugins.module_utils.build.engine import Engine, docker
 
 Reporter = Callable[[str], None]
 

@@ -81,7 +81,7 @@ class Config:
             "os": "linux",
             "config": conf,
             "rootfs": {"type": "layers", "diff_ids": list(diff_ids)},
-            "history": [{"created": created, "created_by": "fedbench (plugins/module_utils/testbed/oci.py)"} for _ in diff_ids],
+            "history": [{"created": created, "created_by": "fedbench (plugins/module_utils/build/oci.py)"} for _ in diff_ids],
         }
 
 

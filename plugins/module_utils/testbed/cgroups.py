@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from ansible_collections.fedbench.testbed.plugins.module_utils.common.cgroupfs import remove_tree
+
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 KEYS = ("cpus", "memory", "cpuset")
 CONTROLLERS = ("cpu", "memory", "cpuset")
@@ -403,18 +405,6 @@ def read_back(key: str, cluster: str, component: str, root: Path = ROOT) -> dict
         pids.update(members(path))
     out["pids"] = sorted(pids)
     return out
-
-
-def remove_tree(top: Path) -> list[str]:
-    """Remove a group and every group below it, deepest first (rmdir refuses one
-    that still holds a process); the ones left."""
-    left = []
-    for path in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True) + [top]:
-        try:
-            path.rmdir()
-        except OSError:
-            left.append(str(path))
-    return left
 
 
 def remove(key: str, cluster: str | None = None, root: Path = ROOT) -> list[str]:

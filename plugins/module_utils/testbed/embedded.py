@@ -729,7 +729,7 @@ class EmbeddedTestbed:
     def datastore_facts(self, spec: ClusterSpec) -> dict[str, Any]:
         """What the results say of the cluster's datastore: kind, versions, port."""
         assert self.binaries is not None
-        from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import toolchain
+        from ansible_collections.fedbench.testbed.plugins.module_utils.build import toolchain
 
         if not spec.datastore.kine:
             return {"kind": "etcd", "etcd_version": toolchain.binary_version(self.binaries.etcd, toolchain.COMPONENTS["etcd"]) or ""}

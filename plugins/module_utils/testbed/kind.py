@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.common.process import LOOPBACK, port_in_use
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import engine as engines
+from ansible_collections.fedbench.testbed.plugins.module_utils.build import engine as engines
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed.embedded import ROLES, TestbedError, _whole
 
 Reporter = Callable[[str], None]
@@ -502,7 +502,7 @@ def provision(raw_specs: Any, *, binaries: Mapping[str, str], node_files: str, c
               versions: Versions = Versions(), timeout: float = 600, report: Reporter = _quiet) -> dict[str, Any]:
     """The engine, the node image and the control plane's images (built here,
     cached), the clusters, and the lifecycle's busybox in every node."""
-    from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import images
+    from ansible_collections.fedbench.testbed.plugins.module_utils.build import images
 
     specs = parse_specs(raw_specs)  # bad input fails before anything starts
     for spec in specs:
@@ -529,7 +529,7 @@ def provision(raw_specs: Any, *, binaries: Mapping[str, str], node_files: str, c
         for node in cluster["node_containers"]:
             images.load_into_node(engine, node, busybox, report)
     timings["clusters_s"] = round(time.monotonic() - start, 2)
-    from ansible_collections.fedbench.testbed.plugins.module_utils.testbed.oci import read_archive
+    from ansible_collections.fedbench.testbed.plugins.module_utils.build.oci import read_archive
 
     return {
         "clusters": facts,
