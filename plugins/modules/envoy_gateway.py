@@ -36,6 +36,7 @@ options:
   max_pending_requests: {type: int, default: 1024, description: "Circuit breaker, local endpoints."}
   consecutive_errors: {type: int, default: 1, description: "Outlier detection, consecutive 5xx before ejection."}
   base_ejection_seconds: {type: float, default: 60, description: "Outlier detection, base ejection time."}
+  max_ejection_percent: {type: int, default: 100, description: "Outlier detection, the share of local endpoints it may eject at once."}
   retries: {type: int, default: 1, description: "Retries, each to the other priority."}
   request_timeout_seconds: {type: float, default: 5, description: "Route timeout."}
   access_log: {type: path, description: "An access log file."}
@@ -98,6 +99,7 @@ ARGUMENT_SPEC = dict(
     max_pending_requests=dict(type="int", default=1024),
     consecutive_errors=dict(type="int", default=1),
     base_ejection_seconds=dict(type="float", default=60),
+    max_ejection_percent=dict(type="int", default=100),
     retries=dict(type="int", default=1),
     request_timeout_seconds=dict(type="float", default=5),
     access_log=dict(type="path"),
@@ -124,6 +126,7 @@ def main() -> None:
             max_pending_requests=p["max_pending_requests"],
             consecutive_errors=p["consecutive_errors"],
             base_ejection_seconds=p["base_ejection_seconds"],
+            max_ejection_percent=p["max_ejection_percent"],
             retries=p["retries"],
             request_timeout_seconds=p["request_timeout_seconds"],
             access_log=p["access_log"] or "",

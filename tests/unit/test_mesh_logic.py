@@ -196,3 +196,20 @@ def test_real_gateways_are_reached_at_their_node_else_through_a_port_forward():
     assert (out[0]["url"], out[0]["path"]) == ("http://172.28.0.2:80/echo", "node address")
     assert out[1]["url"] == "http://127.0.0.1:18110/echo" and "port-forward" in out[1]["path"]
     assert "path" not in layout[0], "the layout itself is left as it was"
+
+
+def test_endpoint_health_reads_the_ejected_endpoints_of_one_cluster_from_envoys_clusters_dump():
+    from ansible_collections.fedbench.testbed.plugins.module_utils.frameworks import istio
+
+    echo = "outbound|80||echo.fedbench-echo.svc.cluster.local"
+    dump = "\n".join([
+        f"{echo}::outlier::success_rate_average::-1",
+        f"{echo}::10.244.0.7:8080::cx_active::0",
+        f"{echo}::10.244.0.7:8080::health_flags::/failed_outlier_check",
+        f"{echo}::10.244.0.8:8080::health_flags::healthy",
+        f"{echo}::172.18.0.3:15443::health_flags::/failed_outlier_check/failed_eds_health",
+        "outbound|15010||istiod.istio-system.svc.cluster.local::10.244.0.5:15010::health_flags::healthy",
+    ])
+    assert istio.endpoint_health(dump, echo) == {
+        "10.244.0.7:8080": ["failed_outlier_check"], "10.244.0.8:8080": ["healthy"],
+        "172.18.0.3:15443": ["failed_outlier_check", "failed_eds_health"]}

@@ -20,3 +20,18 @@ def check(clusters: list[dict]) -> str | None:
     if len(clusters) < 2:
         return f"istio needs two clusters (the mesh joins the first two); the inventory has {len(clusters)}"
     return None
+
+
+def endpoint_health(clusters_dump: str, service_cluster: str) -> dict[str, list[str]]:
+    """Each endpoint of one Envoy cluster and its health flags, from the admin
+    endpoint's ``/clusters`` text (``<cluster>::<address>::health_flags::<flags>``):
+    ``healthy``, or the reasons it takes no traffic (``failed_outlier_check``:
+    ejected by outlier detection). Istio names the echo service's cluster
+    ``outbound|80||echo.<namespace>.svc.cluster.local``; its endpoints are the
+    local pods and, for each peer network, that network's east-west gateway."""
+    out: dict[str, list[str]] = {}
+    for line in clusters_dump.splitlines():
+        parts = line.split("::")
+        if len(parts) == 4 and parts[0] == service_cluster and parts[2] == "health_flags":
+            out[parts[1]] = parts[3].strip("/").split("/")
+    return out

@@ -54,6 +54,7 @@ class GatewaySpec:
     max_requests: int = 1024
     consecutive_errors: int = 1
     base_ejection_seconds: float = 60.0
+    max_ejection_percent: int = 100
     outlier_interval_seconds: float = 0.1
     retries: int = 1
     request_timeout_seconds: float = 5.0
@@ -173,7 +174,7 @@ def _local(spec: GatewaySpec) -> dict[str, Any]:
             "interval": _duration(spec.outlier_interval_seconds),
             "base_ejection_time": _duration(spec.base_ejection_seconds),
             "max_ejection_time": _duration(max(spec.base_ejection_seconds, 1.0) * 10),
-            "max_ejection_percent": 100,
+            "max_ejection_percent": spec.max_ejection_percent,
             "enforcing_consecutive_5xx": 100,
             "enforcing_consecutive_gateway_failure": 100,
         },
