@@ -165,43 +165,37 @@ class Adapter:
 
 
 def ensure_namespace(cluster: Cluster, namespace: str) -> None:
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    core = client.CoreV1Api(cluster.client())
+    api = cluster.client()
     try:
-        core.create_namespace({"metadata": {"name": namespace, "labels": {EXPERIMENT_LABEL: "lifecycle"}}})
-    except ApiException as exc:
+        kube.request(api, "POST", "/api/v1/namespaces", body={"metadata": {"name": namespace, "labels": {EXPERIMENT_LABEL: "lifecycle"}}})
+    except kube.KubeError as exc:
         if exc.status != 409:
             raise
     # Pods are refused until the namespace's default ServiceAccount exists.
     deadline = time.monotonic() + 60
     while True:
         try:
-            core.read_namespaced_service_account("default", namespace)
+            kube.request(api, "GET", f"/api/v1/namespaces/{namespace}/serviceaccounts/default")
             return
-        except ApiException as exc:
+        except kube.KubeError as exc:
             if exc.status != 404 or time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
 
 
 def delete_namespace(cluster: Cluster, namespace: str, timeout: float) -> None:
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    core = client.CoreV1Api(cluster.client())
+    api = cluster.client()
     try:
-        core.delete_namespace(namespace, propagation_policy="Background")
-    except ApiException as exc:
+        kube.request(api, "DELETE", f"/api/v1/namespaces/{namespace}", query=[("propagationPolicy", "Background")])
+    except kube.KubeError as exc:
         if exc.status == 404:
             return
         raise
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            core.read_namespace(namespace)
-        except ApiException as exc:
+            kube.request(api, "GET", f"/api/v1/namespaces/{namespace}")
+        except kube.KubeError as exc:
             if exc.status == 404:
                 return
             raise

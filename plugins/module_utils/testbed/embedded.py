@@ -23,16 +23,15 @@ import os
 import re
 import shutil
 import socket
-import ssl
 import subprocess
 import sys
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from ansible_collections.fedbench.testbed.plugins.module_utils import kube
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import cgroups, datastore, supervise
 from ansible_collections.fedbench.testbed.plugins.module_utils.common.process import (
     LOOPBACK,
@@ -386,23 +385,12 @@ def _kubeconfig_client_files(cluster_dir: Path) -> tuple[Path, Path, Path]:
 
 
 def api_get(cluster_dir: Path, port: int, path: str, timeout: float = 5) -> tuple[int, str]:
-    """GET a path on a cluster's API server with its admin credentials."""
-    ca, cert, key = _kubeconfig_client_files(cluster_dir)
-    ctx = ssl.create_default_context(cafile=str(ca))
-    ctx.load_cert_chain(str(cert), str(key))
-    url = f"https://{LOOPBACK}:{port}{path}"
-    try:
-        with urllib.request.urlopen(url, context=ctx, timeout=timeout) as resp:  # noqa: S310 - loopback only
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(errors="replace")
+    """GET a path on a cluster's API server with its admin credentials: (status, body)."""
+    return kube.probe(kube.client_from_files(f"https://{LOOPBACK}:{port}", *_kubeconfig_client_files(cluster_dir)), path, timeout)
 
 
 def healthy(cluster_dir: Path, port: int) -> bool:
-    try:
-        status, body = api_get(cluster_dir, port, "/readyz", timeout=2)
-    except (OSError, ssl.SSLError, ValueError):
-        return False
+    status, body = api_get(cluster_dir, port, "/readyz", timeout=2)
     return status == 200 and body.strip() == "ok"
 
 
@@ -417,7 +405,7 @@ def ready_nodes(cluster_dir: Path, port: int) -> tuple[int, int]:
     """(Ready nodes, all nodes)."""
     status, body = api_get(cluster_dir, port, "/api/v1/nodes")
     if status != 200:
-        raise TestbedError(f"listing nodes answered HTTP {status}")
+        raise TestbedError(f"listing nodes answered HTTP {status}: {body[:200]}" if status else f"listing nodes: {body}")
     items = json.loads(body).get("items", [])
     return sum(1 for n in items if node_ready(n)), len(items)
 
@@ -425,7 +413,7 @@ def ready_nodes(cluster_dir: Path, port: int) -> tuple[int, int]:
 def server_version(cluster_dir: Path, port: int) -> str:
     status, body = api_get(cluster_dir, port, "/version")
     if status != 200:
-        raise TestbedError(f"/version answered HTTP {status}")
+        raise TestbedError(f"/version answered HTTP {status}: {body[:200]}" if status else f"/version: {body}")
     return json.loads(body)["gitVersion"]
 
 
