@@ -12,7 +12,8 @@
   that is not registered with the ones that are).
 - ``[cluster, inspect] | fedbench.testbed.with_peer_server(port)``: a kind
   cluster with ``capabilities.peer_server`` from its control plane's address.
-- ``'' | fedbench.testbed.experiment_settings``, ``'' | fedbench.testbed.experiment_teardowns``
+- ``'' | fedbench.testbed.experiment_settings``, ``'' | fedbench.testbed.experiment_teardowns``,
+  ``'dataplane' | fedbench.testbed.experiments_per``
   and ``clusters | fedbench.testbed.experiment_plan(frameworks, dataplanes, switches, skipped)``:
   the experiment registry's run side (plugins/module_utils/experiments/registry.py).
 """
@@ -51,6 +52,11 @@ KNOWN = (
 
 def registered(kind=None):
     return frameworks.names(kind or None)
+
+
+def default_frameworks(kind):
+    """What a run takes when the inventory lists no frameworks of this kind (placement, dataplane)."""
+    return frameworks.defaults(kind)
 
 
 def _listed(value, setting):
@@ -108,8 +114,8 @@ def inventory_problems(names, listed_frameworks=None, listed_dataplanes=None, ex
             problems.append(str(exc))
     if isinstance(clusters, list) and clusters:
         # What each framework this run installs needs of the clusters (the defaults when the inventory lists none).
-        wanted = (listed_frameworks if isinstance(listed_frameworks, list) else ["native", "kubefed"]) + (
-            listed_dataplanes if isinstance(listed_dataplanes, list) else ["istio"])
+        wanted = (listed_frameworks if isinstance(listed_frameworks, list) else frameworks.defaults("placement")) + (
+            listed_dataplanes if isinstance(listed_dataplanes, list) else frameworks.defaults("dataplane"))
         problems += frameworks.problems(wanted, [c for c in clusters if isinstance(c, dict)])
     return problems
 
@@ -127,6 +133,11 @@ def experiment_settings(_=None):
     return experiments.settings()
 
 
+def experiments_per(kind):
+    """The experiments run once per framework of this kind (placement, dataplane)."""
+    return [run.name for run in experiments.RUNS if run.per == kind]
+
+
 def experiment_teardowns(_=None):
     return experiments.teardowns()
 
@@ -138,6 +149,6 @@ def experiment_plan(clusters, listed_frameworks, listed_dataplanes, switches, sk
 
 class FilterModule:
     def filters(self):
-        return {"registered": registered, "inventory_problems": inventory_problems, "with_peer_server": with_peer_server,
-                "experiment_settings": experiment_settings, "experiment_teardowns": experiment_teardowns,
+        return {"registered": registered, "default_frameworks": default_frameworks, "inventory_problems": inventory_problems, "with_peer_server": with_peer_server,
+                "experiment_settings": experiment_settings, "experiment_teardowns": experiment_teardowns, "experiments_per": experiments_per,
                 "experiment_plan": experiment_plan}

@@ -179,12 +179,13 @@ def test_an_experiment_whose_needs_a_cluster_lacks_says_so_and_which():
     assert plan[0]["skip"] == "experiment sizing needs local_dir of every cluster: cluster 'kind-a' lacks local_dir"
 
 
-def test_the_experiment_and_teardown_playbooks_name_no_experiment():
-    names = set(runs.names()) | set(runs.produced()) | {"hollow_nodes"}
-    for playbook in ("experiments.yml", "teardown.yml", "tasks/experiment.yml"):
-        text = (ROOT / "playbooks" / playbook).read_text()
-        found = sorted(n for n in names if re.search(rf"\b{n}\b", text))
-        assert not found, f"playbooks/{playbook} names {found}"
+def test_the_playbooks_and_the_report_core_name_no_framework_and_no_experiment():
+    names = set(runs.names()) | set(runs.produced()) | set(registered()) | {"hollow_nodes"}
+    core = ["plugins/module_utils/report/" + f for f in ("page.py", "comparison.py", "merge.py", "spec.py", "plots.py", "__init__.py")]
+    for path in [*(str(p.relative_to(ROOT)) for p in sorted((ROOT / "playbooks").rglob("*.yml"))), "site.yml", *core]:
+        text = (ROOT / path).read_text()
+        found = sorted(n for n in names if re.search(rf"(?<![\w.-]){re.escape(n)}(?![\w-])", text))
+        assert not found, f"{path} names {found}"
 
 
 def test_the_readme_tags_table_names_every_framework_and_experiment():
@@ -194,3 +195,10 @@ def test_the_readme_tags_table_names_every_framework_and_experiment():
     named = {t.strip("` ") for cell in tags for t in cell.split(",")}
     wanted = set(registered()) | {tag for run in runs.RUNS for tag in (run.name, *run.tags)} | {"experiments", "frameworks"}
     assert wanted <= named, f"README's tags table lacks {sorted(wanted - named)}"
+
+
+def test_the_defaults_are_registered_frameworks_in_their_order():
+    from ansible_collections.fedbench.testbed.plugins.filter.registry import default_frameworks
+
+    assert default_frameworks("placement") == ["native", "kubefed"] and default_frameworks("dataplane") == ["istio"]
+    assert set(frameworks.DEFAULTS) <= set(registered())

@@ -224,7 +224,7 @@ def test_the_emulated_and_the_real_mesh_are_set_side_by_side_slot_by_slot(tmp_pa
     da, db = (json.loads((x / "results.json").read_text()) for x in (a, b))
     rows = report.compare(da, db)
     assert any(r["framework"] == "istio" and r["a"] is not None and r["b"] is not None for r in rows), rows
-    bursts = report.burst_sections(da, "A, embedded") + report.burst_sections(db, "B, kind")
+    bursts = report.compare_sections(da, "A, embedded") + report.compare_sections(db, "B, kind")
     assert [s["title"].split(":")[0] for s in bursts] == ["A, embedded", "B, kind"] and len(bursts[0]["rows"]) == 8
     assert bursts[0]["rows"][0]["served_by"] == "host 3" and bursts[1]["rows"][7]["served_by"] == "member1 3"
     text = report.compare_markdown("a", "b", rows, ("embedded", "kind"), bursts)

@@ -24,12 +24,20 @@ from ansible_collections.fedbench.testbed.plugins.module_utils.frameworks import
 FRAMEWORKS: dict[str, types.ModuleType] = {
     module.NAME: module for module in list(globals().values()) if isinstance(module, types.ModuleType) and hasattr(module, "KIND")
 }
+# What a run installs and measures when the inventory lists no frameworks (fedbench_frameworks)
+# or no data planes (fedbench_dataplanes), in this order.
+DEFAULTS = ("native", "kubefed", "istio")
 PLACEMENT = {name: module.ADAPTER for name, module in sorted(FRAMEWORKS.items()) if module.KIND == "placement"}
 
 
 def names(kind: str | None = None) -> list[str]:
     """Registered framework names, of one kind or all."""
     return sorted(name for name, module in FRAMEWORKS.items() if kind in (None, module.KIND))
+
+
+def defaults(kind: str) -> list[str]:
+    """The frameworks of a kind a run takes when the inventory lists none."""
+    return [name for name in DEFAULTS if FRAMEWORKS[name].KIND == kind]
 
 
 def problems(listed: list[str], clusters: list[dict]) -> list[str]:

@@ -128,6 +128,44 @@ def note(points: list[Point]) -> str:
     return ""
 
 
+# Frameworks that are one path measured two ways: on simulated nodes the mesh
+# is an Envoy emulation of Istio's east-west path, on real nodes Istio itself;
+# a comparison of the two testbeds sets them side by side under one name.
+SAME_PATH = {"istio-emulated": "istio"}
+MESH_PATHS = (
+    "istio on the embedded testbed is the emulation (framework istio-emulated): one stock Envoy per cluster as the "
+    "gateway, echo servers as local processes, each local echo instance an endpoint of the gateway with the study's "
+    "outlier detection, the peer gateway over mTLS from the shared root as the failover. On kind it is Istio 1.29.1 "
+    "(stock Envoy in its proxies): the client enters at the ingress gateway on the node's address, the echo pods have "
+    "sidecars, and the peer cluster's pods are one endpoint per network (the peer's east-west gateway, mTLS "
+    "passthrough), so one 503 from any peer pod ejects the whole peer; Istio's own request metrics are off."
+)
+
+
+def compare_sections(points: list[Point], label: str) -> list[dict[str, Any]]:
+    """Each burst point of a run, slot by slot (served by, latency, errors), for a comparison page."""
+    out = []
+    for p in points:
+        if not p.get("samples"):
+            continue
+        rows = []
+        for slot in p["samples"][0].get("slots", []):
+            lat = slot.get("latency") or {}
+            rows.append({
+                "slot": slot["slot"], "requests": slot["requests"], "ok": slot["successes"],
+                "served_by": ", ".join(f"{c} {n}" for c, n in sorted(slot["served_by"].items())) or "–",
+                "latency": f"{lat['p50']:.3f} / {lat['p99']:.3f}" if lat.get("count") else "–",
+                "errors": ", ".join(f"{c} {n}" for c, n in sorted(slot["errors"].items())) or "–",
+            })
+        out.append({"title": f"{label}: burst, {p['framework']}, client at {p['parameters'].get('local_cluster')}'s gateway",
+                    "status": p["samples"][0].get("status"), "rows": rows})
+    return out
+
+
+def testbeds_note(rows: list[Mapping[str, Any]]) -> str:
+    return MESH_PATHS if any(SAME_PATH.get(r["framework"], r["framework"]) == "istio" for r in rows) else ""
+
+
 EXPERIMENTS = [
     Experiment(
         name="burst",
@@ -139,5 +177,8 @@ EXPERIMENTS = [
         markdown=markdown,
         plots=lambda points, everything, out: plot_burst(points, out),
         note=note,
+        same_path=SAME_PATH,
+        compare_sections=compare_sections,
+        testbeds_note=testbeds_note,
     )
 ]

@@ -214,5 +214,6 @@ EXPERIMENTS = [
         markdown=markdown,
         plots=lambda points, everything, out: plot_lifecycle(points, out),
         tables=tables,
+        beside=plot_beside,
     )
 ]

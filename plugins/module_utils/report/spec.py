@@ -46,6 +46,14 @@ def _no_tables(points: list[Point]) -> list[Table]:
     return []
 
 
+def _no_sections(points: list[Point], label: str) -> list[dict[str, Any]]:
+    return []
+
+
+def _no_beside(runs: list[tuple[str, list[Point]]], out: Any, prefix: str) -> list[dict[str, str]]:
+    return []
+
+
 @dataclass(frozen=True)
 class Experiment:
     name: str
@@ -64,6 +72,14 @@ class Experiment:
     tables: Callable[[list[Point]], list[Table]] = _no_tables
     # A note shown above the section when one of its points asks for it.
     note: Callable[[list[Point]], str] = field(default=lambda points: "")
+    # Comparing two runs. Framework names that are one path measured two ways: one row in a comparison.
+    same_path: Mapping[str, str] = field(default_factory=dict)
+    # Sections beside the comparison table, per run: (its points, the run's label) -> [{title, status, rows}].
+    compare_sections: Callable[[list[Point], str], list[dict[str, Any]]] = _no_sections
+    # Plots with both runs' series in them: ([(run label, its points)], folder, file prefix) -> [{file, title}].
+    beside: Callable[[list[tuple[str, list[Point]]], Any, str], list[dict[str, str]]] = _no_beside
+    # A note under a comparison of two testbeds, from the comparison's rows of this experiment.
+    testbeds_note: Callable[[list[Mapping[str, Any]]], str] = field(default=lambda rows: "")
 
 
 def ok_samples(samples: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
