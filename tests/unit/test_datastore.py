@@ -6,7 +6,7 @@ import pytest
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import datastore, embedded, supervise
 
-from ansible_collections.fedbench.testbed.plugins.filter.registry import inventory_problems
+from ansible_collections.fedbench.testbed.plugins.filter.inventory import inventory_problems
 
 
 def _spec(**extra):

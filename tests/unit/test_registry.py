@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.fedbench.testbed.plugins.filter.registry import KNOWN, inventory_problems, registered, with_peer_server
+from ansible_collections.fedbench.testbed.plugins.filter.inventory import KNOWN, inventory_problems
+from ansible_collections.fedbench.testbed.plugins.filter.kind import with_peer_server
+from ansible_collections.fedbench.testbed.plugins.filter.registry import registered
 from ansible_collections.fedbench.testbed.plugins.module_utils import frameworks
 from ansible_collections.fedbench.testbed.plugins.modules import deployment_lifecycle
 
