@@ -3,11 +3,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The inventory check.
 
-``names | fedbench.testbed.inventory_problems(frameworks, dataplanes, example, clusters, testbed)``:
+``names | fedbench.testbed.inventory_problems(frameworks, dataplanes, example, clusters, testbed, switches)``:
 what is wrong with the inventory's ``fedbench_*`` settings, one message each,
 naming the setting (an unknown key with the closest known one, a framework
-that is not registered with the ones that are, a cluster's field of the wrong
-type, what a listed framework needs of the clusters).
+that is not registered with the ones that are, an experiment switch that is
+not a bool, a cluster's field of the wrong type, what a listed framework needs
+of the clusters).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _listed(value, setting):
     return list(value), []
 
 
-def inventory_problems(names, listed_frameworks=None, listed_dataplanes=None, example=False, clusters=None, testbed=None):
+def inventory_problems(names, listed_frameworks=None, listed_dataplanes=None, example=False, clusters=None, testbed=None, switches=None):
     problems = []
     if example:
         problems.append("this inventory is an example (fedbench_example: true): name your own clusters' kubeconfig and context, then remove fedbench_example")
@@ -58,6 +59,9 @@ def inventory_problems(names, listed_frameworks=None, listed_dataplanes=None, ex
         close = difflib.get_close_matches(name, KNOWN, n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]}?)" if close else ""
         problems.append(f"unknown setting {name}{hint}; fedbench reads {', '.join(KNOWN[:6])}")
+    for setting, value in sorted((switches or {}).items()):
+        if setting in experiments.settings() and experiments.as_bool(value) is None:
+            problems.append(f"{setting} must be true or false, got {value!r}")
     placement, dataplanes = frameworks.names("placement"), frameworks.names("dataplane")
     for setting, value, valid, other, other_setting in (
         ("fedbench_frameworks", listed_frameworks, placement, dataplanes, "fedbench_dataplanes"),

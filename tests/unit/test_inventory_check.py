@@ -35,8 +35,9 @@ CLUSTERS = [{"name": "c1", "role": "host", "nodes": 1, "apiserver_port": 30999}]
         ({"fedbench_frameworks": ["native", "kubfed"]}, "fedbench_frameworks lists 'kubfed', which is not registered (did you mean 'kubefed'?)"),
         ({"fedbench_frameworks": ["native", "istio"]}, "fedbench_frameworks lists 'istio', which is a data plane: list it in fedbench_dataplanes"),
         ({"fedbench_example": True}, "this inventory is an example"),
+        ({"fedbench_apimachinery": "sometimes"}, "fedbench_apimachinery must be true or false, got 'sometimes'"),
     ],
-    ids=["singular", "misspelt-framework", "dataplane-as-framework", "example"],
+    ids=["singular", "misspelt-framework", "dataplane-as-framework", "example", "switch-not-a-bool"],
 )
 def test_provisioning_refuses_bad_settings_before_anything_starts(tmp_path, settings, message):
     proc = _run(tmp_path, {"fedbench_testbed": "embedded", "fedbench_clusters": CLUSTERS, **settings}, "playbooks/provision.yml")

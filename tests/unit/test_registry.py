@@ -143,17 +143,15 @@ def test_every_experiment_role_is_registered_whole_and_nothing_else_is():
             assert (ROOT / "roles" / run.teardown / "tasks" / "teardown.yml").is_file(), run.teardown
 
 
-def test_what_the_runs_produce_is_what_the_report_and_the_schema_know():
+def test_what_the_runs_produce_is_what_the_report_knows():
     assert runs.produced() == list(report_registry.EXPERIMENTS)
-    schema = (ROOT / "docs" / "results.schema.json").read_text()
-    described = re.search(r"report/registry.py\): ([a-z, ]+)\.", schema).group(1).split(", ")
-    assert described == runs.produced()
 
 
-def test_the_switches_are_known_settings_checked_as_bools_by_the_testbed():
-    spec = yaml.safe_load((ROOT / "roles" / "testbed" / "meta" / "argument_specs.yml").read_text())["argument_specs"]["check"]["options"]
+def test_the_switches_are_known_settings_checked_as_bools():
     for setting in runs.settings():
-        assert setting in KNOWN and spec[setting]["type"] == "bool", setting
+        assert setting in KNOWN, setting
+        assert inventory_problems([setting], switches={setting: "false"}) == []
+        assert inventory_problems([setting], switches={setting: "maybe"}) == [f"{setting} must be true or false, got 'maybe'"]
 
 
 def test_needs_are_capabilities_of_the_facts_contract():
@@ -190,13 +188,15 @@ def test_the_playbooks_and_the_report_core_name_no_framework_and_no_experiment()
         assert not found, f"{path} names {found}"
 
 
-def test_the_readme_tags_table_names_every_framework_and_experiment():
+def test_the_readme_names_every_experiments_tag_and_docs_frameworks_every_frameworks():
     readme = (ROOT / "README.md").read_text()
     table = readme[readme.index("## Tags"):].split("\n\n")[2]
-    tags = set(re.findall(r"^\| ([^|]+) \|", table, re.M))
-    named = {t.strip("` ") for cell in tags for t in cell.split(",")}
-    wanted = set(registered()) | {tag for run in runs.RUNS for tag in (run.name, *run.tags)} | {"experiments", "frameworks"}
+    named = {t.strip("` ") for cell in re.findall(r"^\| ([^|]+) \|", table, re.M) for t in cell.split(",")}
+    wanted = {tag for run in runs.RUNS for tag in (run.name, *run.tags)} | {"experiments", "frameworks"}
     assert wanted <= named, f"README's tags table lacks {sorted(wanted - named)}"
+    page = (ROOT / "docs" / "frameworks.md").read_text()
+    listed = set(re.findall(r"^\| [^|]+ \| `([a-z0-9-]+)`", page, re.M))
+    assert set(registered()) <= listed, f"docs/frameworks.md's table lacks {sorted(set(registered()) - listed)}"
 
 
 def test_the_defaults_are_registered_frameworks_in_their_order():

@@ -72,13 +72,26 @@ def teardowns() -> list[str]:
     return sorted({run.teardown for run in RUNS if run.teardown})
 
 
+TRUE = ("1", "true", "yes", "on", "y", "t")
+FALSE = ("0", "false", "no", "off", "n", "f")
+
+
+def as_bool(value: Any) -> bool | None:
+    """A switch's value as Ansible reads a bool (``-e x=false`` arrives as a string); None if it is none."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in TRUE + FALSE:
+        return value.strip().lower() in TRUE
+    return None
+
+
 def switched_on(value: Any, default: bool) -> bool:
-    """An inventory switch as Ansible reads a bool (``-e x=false`` arrives as a string)."""
+    """An inventory switch, its default when unset (a value that is no bool was refused by the inventory check)."""
     if value is None:
         return default
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on", "y", "t")
-    return bool(value)
+    return bool(as_bool(value))
 
 
 def plan(frameworks: list[str], dataplanes: list[str], switches: Mapping[str, Any], clusters: list[Mapping[str, Any]],
