@@ -17,7 +17,7 @@ import difflib
 
 from ansible_collections.fedbench.testbed.plugins.module_utils import frameworks
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import registry as experiments
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded, specs
 
 # Every fedbench_* variable the project reads (the inventory's, the plays' paths,
 # the run id) - anything else that starts with fedbench_ is a misspelling.
@@ -82,10 +82,7 @@ def inventory_problems(names, listed_frameworks=None, listed_dataplanes=None, ex
         if not isinstance(cluster, dict):
             continue
         label = f"cluster {cluster.get('name')!r}" if cluster.get("name") else f"fedbench_clusters[{index}]"
-        for key in ("nodes", "apiserver_port"):
-            value = cluster.get(key)
-            if value is not None and (isinstance(value, bool) or not (isinstance(value, int) or str(value).strip().isdigit())):
-                problems.append(f"{label}: {key} must be a whole number, got {value!r}")
+        problems += specs.field_problems(cluster, label)
         for key in ("control_plane", "topology"):
             if cluster.get(key) and testbed not in (None, "embedded"):
                 problems.append(f"{label}: {key} limits the embedded testbed's processes only; fedbench_testbed is {testbed!r}")

@@ -187,7 +187,7 @@ def test_good_kind_specs_get_ranges_of_their_own():
 
 
 @pytest.mark.parametrize("raw, message", [
-    ([], "non-empty list"),
+    ([], "the list of clusters is empty"),
     ([{"name": "UPPER", "apiserver_port": 31643}], "name must be a lowercase DNS label"),
     ([{"name": "a", "apiserver_port": 31643}, {"name": "a", "apiserver_port": 31644}], "appears twice"),
     ([{"name": "a", "role": "boss", "apiserver_port": 31643}], "role must be one of host, member"),

@@ -33,6 +33,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ansible_collections.fedbench.testbed.plugins.module_utils import kube
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import cgroups, datastore, supervise
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed.ports import COMPONENT_BAND, allocate_ports, free_ports  # noqa: F401 - re-exported
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed.specs import ROLES, NAME_RE, TestbedError, parse_common  # noqa: F401 - re-exported
 from ansible_collections.fedbench.testbed.plugins.module_utils.common.process import (
     LOOPBACK,
     kill_all,
@@ -41,8 +43,6 @@ from ansible_collections.fedbench.testbed.plugins.module_utils.common.process im
     processes_under,
 )
 
-ROLES = ("host", "member")
-NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
 CONTEXT_PREFIX = "kwok-"  # kwokctl names contexts kwok-<cluster>
 
 Reporter = Callable[[str], None]
@@ -50,10 +50,6 @@ Reporter = Callable[[str], None]
 
 def _quiet(_: str) -> None:
     return None
-
-
-class TestbedError(Exception):
-    """Bad input or a cluster that could not be made; the message names which."""
 
 
 @dataclass(frozen=True)
@@ -121,46 +117,14 @@ def capabilities(cluster_dir: Path, simulator: bool) -> dict[str, Any]:
 # --------------------------------------------------------------------------
 
 
-def _whole(value: Any, what: str, minimum: int, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"\d+", value.strip()))):
-        raise TestbedError(f"{what} must be a whole number, got {value!r}")
-    number = int(value)
-    if number < minimum or (maximum is not None and number > maximum):
-        bounds = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
-        raise TestbedError(f"{what} must be {bounds}, got {number}")
-    return number
-
-
 def parse_specs(raw: Any, *, default_nodes: int = 4) -> list[ClusterSpec]:
-    """Validate the inventory's list of clusters."""
-    if not isinstance(raw, list):
-        raise TestbedError(f"the list of clusters must be a list, got {type(raw).__name__}")
-    if not raw:
-        raise TestbedError("the list of clusters is empty: the testbed needs at least one cluster")
-    specs: list[ClusterSpec] = []
-    seen_names: set[str] = set()
-    seen_ports: dict[int, str] = {}
-    for index, item in enumerate(raw):
-        if not isinstance(item, Mapping):
-            raise TestbedError(f"cluster #{index + 1} must be a mapping with name, role, nodes, apiserver_port; got {item!r}")
-        name = item.get("name")
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            raise TestbedError(
-                f"cluster #{index + 1}: name must be a lowercase DNS label of at most 32 characters, got {name!r}"
-            )
-        if name in seen_names:
-            raise TestbedError(f"cluster name {name!r} appears twice in the list of clusters")
-        seen_names.add(name)
-        role = item.get("role", "member")
-        if role not in ROLES:
-            raise TestbedError(f"cluster {name!r}: role must be one of {', '.join(ROLES)}, got {role!r}")
-        nodes = _whole(item.get("nodes", default_nodes), f"cluster {name!r}: nodes", 0, 5000)
-        if "apiserver_port" not in item:
-            raise TestbedError(f"cluster {name!r}: apiserver_port is required")
-        port = _whole(item["apiserver_port"], f"cluster {name!r}: apiserver_port", 1024, 65535)
-        if port in seen_ports:
-            raise TestbedError(f"clusters {seen_ports[port]!r} and {name!r} both ask for apiserver_port {port}")
-        seen_ports[port] = name
+    """Validate the inventory's list of clusters: the common fields (specs.py), then the
+    embedded testbed's own (simulator, control-plane limits and topology, datastore)."""
+    parsed: list[ClusterSpec] = []
+    items = list(parse_common(raw, default_nodes=default_nodes, max_nodes=5000))
+    seen_ports = {common.apiserver_port: common.name for common, _ in items}
+    for common, item in items:
+        name, nodes = common.name, common.nodes
         simulator = item.get("simulator", True)
         if not isinstance(simulator, bool):
             raise TestbedError(f"cluster {name!r}: simulator must be true or false, got {simulator!r}")
@@ -178,11 +142,9 @@ def parse_specs(raw: Any, *, default_nodes: int = 4) -> list[ClusterSpec]:
             if store.port in seen_ports:
                 raise TestbedError(f"cluster {name!r}: datastore_port {store.port} is also the port of cluster {seen_ports[store.port]!r}")
             seen_ports[store.port] = name
-        specs.append(ClusterSpec(name=name, role=role, nodes=nodes, apiserver_port=port, simulator=simulator, control_plane=limits, datastore=store))
-    hosts = [s.name for s in specs if s.role == "host"]
-    if len(hosts) > 1:
-        raise TestbedError(f"only one cluster may have role 'host', got {', '.join(hosts)}")
-    return specs
+        parsed.append(ClusterSpec(name=name, role=common.role, nodes=nodes, apiserver_port=common.apiserver_port, simulator=simulator,
+                                  control_plane=limits, datastore=store))
+    return parsed
 
 
 # --------------------------------------------------------------------------
@@ -214,72 +176,6 @@ class Binaries:
 
 
 COMPONENT_PORTS = ("etcdPort", "etcdPeerPort", "kubeControllerManagerPort", "kubeSchedulerPort", "kwokControllerPort")
-
-
-def _ephemeral_range() -> tuple[int, int]:
-    try:
-        low, high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
-        return low, high
-    except (OSError, ValueError):
-        return 32768, 60999
-
-
-# The testbed's own components (etcd, controllers, KWOK, every port kwokctl
-# needs besides the API server's) take their ports from this band; everything
-# an inventory names (API servers, gateways, echo servers, framework
-# controllers) should sit outside it, so that a cluster created later can
-# never take a port a service was given (free_ports picks from the rest).
-COMPONENT_BAND = (10000, 16000)
-
-
-def allocate_ports(count: int, avoid: Iterable[int] = (), band: tuple[int, int] | None = None) -> list[int]:
-    """``count`` distinct free ports on 127.0.0.1, from ``band`` (the component band by
-    default), always below the ephemeral range.
-
-    kwokctl picks its own "unused" ports when none are given, but two kwokctl
-    processes started at once pick the same ones: every API server then talks
-    to the one etcd that won the race. So all ports are chosen here, holding
-    every socket open until the whole set is known, and written into each
-    cluster's configuration. They come from below the kernel's ephemeral
-    range, so no client connection can take one before its server binds it.
-    """
-    import random
-
-    low, _ = _ephemeral_range()
-    bottom, top = band or COMPONENT_BAND
-    top = min(top, low) if low > bottom + count else top
-    candidates = list(range(bottom, top))
-    random.shuffle(candidates)
-    held: list[socket.socket] = []
-    ports: list[int] = []
-    avoid = set(avoid)
-    try:
-        for port in candidates:
-            if len(ports) == count:
-                break
-            if port in avoid:
-                continue
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                sock.bind((LOOPBACK, port))
-            except OSError:
-                sock.close()
-                continue
-            held.append(sock)
-            ports.append(port)
-    finally:
-        for sock in held:
-            sock.close()
-    if len(ports) < count:
-        raise TestbedError(f"found only {len(ports)} free ports on {LOOPBACK}, needed {count}")
-    return ports
-
-
-def free_ports(count: int, avoid: Iterable[int] = ()) -> list[int]:
-    """Free ports for what is not a cluster component (an API server, a service, a test's
-    server): above the component band, below the ephemeral range."""
-    low, _ = _ephemeral_range()
-    return allocate_ports(count, avoid, band=(COMPONENT_BAND[1], low if low > COMPONENT_BAND[1] + 1000 else 32768))
 
 
 def kwokctl_config(spec: ClusterSpec, binaries: Binaries, kube_version: str, ports: Mapping[str, int], disable_qps_limits: bool = False) -> str:

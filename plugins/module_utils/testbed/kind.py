@@ -34,7 +34,7 @@ from typing import Any, Callable, Mapping
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.common.process import LOOPBACK, port_in_use
 from ansible_collections.fedbench.testbed.plugins.module_utils.build import engine as engines
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed.embedded import ROLES, TestbedError, _whole
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed.specs import TestbedError, parse_common
 
 Reporter = Callable[[str], None]
 
@@ -42,7 +42,6 @@ NETWORK = "fedbench-kind"
 BRIDGE = "fbkind0"
 NETWORK_LABEL = "fedbench.io/testbed=kind"
 GUARD_COMMENT = "fedbench-kind: nothing leaves this machine"
-NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
 CONTEXT_PREFIX = "kind-"
 INTERNAL_PORT = 6443  # the API server's port inside the node (kind's common.APIServerInternalPort)
 COREFILE = """.:53 {
@@ -87,33 +86,19 @@ def _subnet(value: Any, what: str) -> str:
 
 
 def parse_specs(raw: Any) -> list[KindSpec]:
-    """Validate the inventory's kind clusters; every message names the input at fault."""
-    if not isinstance(raw, list) or not raw:
-        raise TestbedError("the list of clusters must be a non-empty list of mappings (name, role, nodes, apiserver_port)")
+    """Validate the inventory's kind clusters: the common fields (specs.py), then each
+    cluster's pod and service ranges; every message names the input at fault."""
     specs: list[KindSpec] = []
     seen: dict[str, str] = {}
-    for index, item in enumerate(raw):
-        if not isinstance(item, Mapping):
-            raise TestbedError(f"cluster #{index + 1} must be a mapping with name, role, nodes, apiserver_port; got {item!r}")
-        name = item.get("name")
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            raise TestbedError(f"cluster #{index + 1}: name must be a lowercase DNS label of at most 32 characters, got {name!r}")
-        if name in {s.name for s in specs}:
-            raise TestbedError(f"cluster name {name!r} appears twice in the list of clusters")
-        role = item.get("role", "member")
-        if role not in ROLES:
-            raise TestbedError(f"cluster {name!r}: role must be one of {', '.join(ROLES)}, got {role!r}")
-        nodes = _whole(item.get("nodes", 0), f"cluster {name!r}: nodes (workers beside the control plane)", 0, 8)
-        if "apiserver_port" not in item:
-            raise TestbedError(f"cluster {name!r}: apiserver_port is required (the API server is published on 127.0.0.1 at it)")
-        port = _whole(item["apiserver_port"], f"cluster {name!r}: apiserver_port", 1024, 65535)
+    for common, item in parse_common(raw, default_nodes=0, max_nodes=8, nodes_what="nodes (workers beside the control plane)",
+                                     port_why=" (the API server is published on 127.0.0.1 at it)"):
+        name, index = common.name, common.index
         pods = _subnet(item.get("pod_subnet", f"10.{100 + index}.0.0/16"), f"cluster {name!r}: pod_subnet")
         services = _subnet(item.get("service_subnet", f"10.96.{16 * index}.0/20"), f"cluster {name!r}: service_subnet")
-        for what, value in (("apiserver_port", str(port)), ("pod_subnet", pods), ("service_subnet", services)):
-            key = f"{what}={value}" if what == "apiserver_port" else value
-            if key in seen:
-                raise TestbedError(f"clusters {seen[key]!r} and {name!r} both ask for {what} {value}")
-            seen[key] = name
+        for value in (pods, services):
+            if value in seen:
+                raise TestbedError(f"clusters {seen[value]!r} and {name!r} both ask for {'pod_subnet' if value == pods else 'service_subnet'} {value}")
+            seen[value] = name
         for other in specs:
             for mine in (pods, services):
                 for theirs in (other.pod_subnet, other.service_subnet):
@@ -121,10 +106,7 @@ def parse_specs(raw: Any) -> list[KindSpec]:
                         raise TestbedError(f"cluster {name!r}: {mine} overlaps {theirs} of cluster {other.name!r}; every cluster needs ranges of its own")
         if ipaddress.ip_network(pods).overlaps(ipaddress.ip_network(services)):
             raise TestbedError(f"cluster {name!r}: pod_subnet {pods} overlaps its service_subnet {services}")
-        specs.append(KindSpec(name, role, nodes, port, pods, services))
-    hosts = [s.name for s in specs if s.role == "host"]
-    if len(hosts) > 1:
-        raise TestbedError(f"only one cluster may have role 'host', got {', '.join(hosts)}")
+        specs.append(KindSpec(name, common.role, common.nodes, common.apiserver_port, pods, services))
     return specs
 
 

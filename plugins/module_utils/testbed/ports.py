@@ -20,10 +20,74 @@ import os
 import random
 import socket
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from ansible_collections.fedbench.testbed.plugins.module_utils.common.process import LOOPBACK, listeners_of, processes_under
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed.embedded import COMPONENT_BAND, _ephemeral_range
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed.specs import TestbedError
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+# The testbed's own components (etcd, controllers, KWOK, every port kwokctl
+# needs besides the API server's) take their ports from this band; everything
+# an inventory names (API servers, gateways, echo servers, framework
+# controllers) should sit outside it, so that a cluster created later can
+# never take a port a service was given (free_ports picks from the rest).
+COMPONENT_BAND = (10000, 16000)
+
+
+def allocate_ports(count: int, avoid: Iterable[int] = (), band: tuple[int, int] | None = None) -> list[int]:
+    """``count`` distinct free ports on 127.0.0.1, from ``band`` (the component band by
+    default), always below the ephemeral range.
+
+    kwokctl picks its own "unused" ports when none are given, but two kwokctl
+    processes started at once pick the same ones: every API server then talks
+    to the one etcd that won the race. So all ports are chosen here, holding
+    every socket open until the whole set is known, and written into each
+    cluster's configuration. They come from below the kernel's ephemeral
+    range, so no client connection can take one before its server binds it.
+    """
+    low, _ = _ephemeral_range()
+    bottom, top = band or COMPONENT_BAND
+    top = min(top, low) if low > bottom + count else top
+    candidates = list(range(bottom, top))
+    random.shuffle(candidates)
+    held: list[socket.socket] = []
+    ports: list[int] = []
+    avoid = set(avoid)
+    try:
+        for port in candidates:
+            if len(ports) == count:
+                break
+            if port in avoid:
+                continue
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                sock.close()
+                continue
+            held.append(sock)
+            ports.append(port)
+    finally:
+        for sock in held:
+            sock.close()
+    if len(ports) < count:
+        raise TestbedError(f"found only {len(ports)} free ports on {LOOPBACK}, needed {count}")
+    return ports
+
+
+def free_ports(count: int, avoid: Iterable[int] = ()) -> list[int]:
+    """Free ports for what is not a cluster component (an API server, a service, a test's
+    server): above the component band, below the ephemeral range."""
+    low, _ = _ephemeral_range()
+    return allocate_ports(count, avoid, band=(COMPONENT_BAND[1], low if low > COMPONENT_BAND[1] + 1000 else 32768))
+
 
 CLAIMS = Path(os.environ.get("FEDBENCH_PORT_CLAIMS", "/tmp/fedbench-ports"))
 
