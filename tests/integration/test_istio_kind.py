@@ -3,26 +3,31 @@
 clusters, the shared root CA plugged in, east-west gateways on the nodes'
 addresses, remote secrets, sidecar-injected echo servers. Envoy rejected no
 configuration istiod sent; a calm slot is served by the local cluster, a
-spike overflows to the peer; the peer's east-west gateway lets a certificate
+spike overflows to the peer, the gateway ejects endpoints (its Envoy's
+/clusters says which) and, once the ejections end, a calm slot is served
+locally again; the peer's east-west gateway lets a certificate
 of the shared root through and refuses one from a foreign root; teardown
 leaves nothing."""
 from __future__ import annotations
 
 import ssl
+import time
 from pathlib import Path
 
 import pytest
 
 from ansible_collections.fedbench.testbed.plugins.module_utils import kube
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import burst
+from ansible_collections.fedbench.testbed.plugins.module_utils.frameworks import istio
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded, kind
 
-from .conftest import Playbooks, client_for
+from .conftest import Playbooks, client_for, wait_until
 from .test_mesh import _foreign_cert, _mtls_get as mtls_get
 
 A, B = "fbi-a", "fbi-b"
 HOME_CACHE_BEFORE = (Path.home() / ".kube" / "cache").exists()  # the user's own, if there is one
 SNI = "outbound_.80_._.echo.fedbench-echo.svc.cluster.local"
+ECHO = "outbound|80||echo.fedbench-echo.svc.cluster.local"
 
 
 def _client(cluster: dict):
@@ -45,7 +50,8 @@ def mesh(tmp_path_factory, binaries):
         "fedbench_clusters": [{"name": A, "role": "host", "apiserver_port": ports[0]},
                               {"name": B, "role": "member", "apiserver_port": ports[1]}],
         "fedbench_frameworks": [], "fedbench_dataplanes": ["istio"], "fedbench_apimachinery": False,
-        "istio_base_ejection_seconds": 30,
+        # Short, so that the spike's ejections end within the test (the study's is 60 s).
+        "istio_base_ejection_seconds": 10,
     })
     try:
         up = pb.run("playbooks/toolchain.yml", "playbooks/provision.yml", "playbooks/frameworks.yml", timeout=3600)
@@ -76,7 +82,21 @@ def test_istiod_and_the_proxies_run_the_images_built_here_and_envoy_rejected_not
         assert "pilot_xds_pushes" in metrics  # istiod did push, so the absence of rejects means something
 
 
-def test_a_calm_slot_is_served_locally_and_a_spike_overflows_to_the_peer(mesh):
+def _ejected(cluster: dict) -> dict[str, list[str]]:
+    """The echo service's endpoints the cluster's ingress gateway has taken out (its Envoy's /clusters)."""
+    from kubernetes import client as k8s
+    from kubernetes.stream import stream
+
+    api = _client(cluster)
+    pod = kube.request(api, "GET", "/api/v1/namespaces/istio-system/pods", query=[("labelSelector", "istio=ingressgateway")])["items"][0]
+    dump = stream(k8s.CoreV1Api(api).connect_get_namespaced_pod_exec, pod["metadata"]["name"], "istio-system", container="istio-proxy",
+                  command=["pilot-agent", "request", "GET", "clusters"], stderr=True, stdin=False, stdout=True, tty=False)
+    health = istio.endpoint_health(dump, ECHO)
+    assert health, f"no endpoint of {ECHO} in the gateway's /clusters"
+    return {endpoint: flags for endpoint, flags in health.items() if flags != ["healthy"]}
+
+
+def test_local_then_overflow_to_the_peer_then_local_again_once_the_ejections_end(mesh):
     url = f"http://{_node_address(mesh, A)}:80/echo"
     allowed = [_node_address(mesh, A)]
     calm = burst.run([url], burst.Schedule(0.5, (1, 1, 1, 1, 1)), allowed=allowed)
@@ -84,6 +104,16 @@ def test_a_calm_slot_is_served_locally_and_a_spike_overflows_to_the_peer(mesh):
     spike = burst.run([url], burst.Schedule(0.5, (60, 60, 60)), allowed=allowed)
     assert spike["totals"]["served_by"].get(B, 0) > 0, spike["totals"]
     assert sum(s["requests"] for s in spike["slots"]) == 180
+    # The spike's 503s made outlier detection eject endpoints at A's ingress gateway.
+    ejected = _ejected(mesh.clusters[0])
+    print(f"ejected at {A}'s ingress gateway after the spike: {ejected}; errors {spike['totals'].get('errors')}")
+    assert any("failed_outlier_check" in flags for flags in ejected.values()), ejected
+    # Once the ejections end (base ejection 10 s here), a calm slot is served locally again.
+    start = time.monotonic()
+    wait_until(lambda: not _ejected(mesh.clusters[0]), 120, f"the ejections at {A}'s ingress gateway to end")
+    print(f"ejections ended {time.monotonic() - start:.0f}s after the spike")
+    again = burst.run([url], burst.Schedule(0.5, (1, 1, 1, 1, 1)), allowed=allowed)
+    assert again["totals"]["served_by"] == {A: 5}, again["totals"]
 
 
 def _mtls_get(address: str, cert: Path, key: Path, ca: Path) -> str:
