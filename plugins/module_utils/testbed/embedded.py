@@ -18,23 +18,26 @@ No Ansible imports here; ``embedded_cluster`` and the tests call it directly.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from ansible_collections.fedbench.testbed.plugins.module_utils import kube
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import cgroups, datastore, supervise
 from ansible_collections.fedbench.testbed.plugins.module_utils.testbed.ports import COMPONENT_BAND, allocate_ports, free_ports  # noqa: F401 - re-exported
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed.specs import ROLES, NAME_RE, TestbedError, parse_common  # noqa: F401 - re-exported
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed.specs import ROLES, NAME_RE, ClusterFacts, ClusterSpec, TestbedError, parse_common  # noqa: F401 - re-exported
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed.kwok import (  # noqa: F401 - re-exported
+    COMPONENT_PORTS, Binaries, Kwokctl, _pids_from_files, _write_private, kwokctl_config, private,
+)
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed.health import (  # noqa: F401 - re-exported
+    api_get, healthy, node_ready, ready_nodes, server_version, wait_for,
+)
 from ansible_collections.fedbench.testbed.plugins.module_utils.common.process import (
     LOOPBACK,
     kill_all,
@@ -50,47 +53,6 @@ Reporter = Callable[[str], None]
 
 def _quiet(_: str) -> None:
     return None
-
-
-@dataclass(frozen=True)
-class ClusterSpec:
-    name: str
-    role: str
-    nodes: int
-    apiserver_port: int
-    # false: no KWOK controller - a bare control plane, the "cluster under
-    # test" that a node simulator elsewhere presents nodes to (TurboKube).
-    simulator: bool = True
-    # CPU and memory limits per control-plane component (cgroups.py).
-    control_plane: Mapping[str, cgroups.Limits] = field(default_factory=dict)
-    # What the API server stores into: etcd, or kine over SQLite or PostgreSQL (datastore.py).
-    datastore: datastore.Datastore = field(default_factory=datastore.Datastore)
-
-
-@dataclass
-class ClusterFacts:
-    """What every testbed (embedded, kind, existing) reports per cluster."""
-
-    name: str
-    role: str
-    kubeconfig: str
-    context: str
-    server: str
-    kubernetes_version: str
-    nodes: int
-    testbed: str = "embedded"
-    # What the testbed can do for this cluster; framework and experiment roles
-    # test these, never the testbed's name (docs/testbed.md lists them).
-    capabilities: dict[str, Any] = field(default_factory=dict)
-    # The limits in force per control-plane component, read back from the
-    # cgroup files (embedded clusters with control_plane set; else empty).
-    control_plane: dict[str, Any] = field(default_factory=dict)
-    # The datastore behind the API server: kind, versions, PostgreSQL's port
-    # (embedded clusters; else empty).
-    datastore: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def capabilities(cluster_dir: Path, simulator: bool) -> dict[str, Any]:
@@ -145,199 +107,6 @@ def parse_specs(raw: Any, *, default_nodes: int = 4) -> list[ClusterSpec]:
         parsed.append(ClusterSpec(name=name, role=common.role, nodes=nodes, apiserver_port=common.apiserver_port, simulator=simulator,
                                   control_plane=limits, datastore=store))
     return parsed
-
-
-# --------------------------------------------------------------------------
-# kwokctl.
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Binaries:
-    kwokctl: str
-    kwok: str
-    etcd: str
-    kube_apiserver: str
-    kube_controller_manager: str
-    kube_scheduler: str
-    kubectl: str
-    # Only clusters on a kine datastore need it.
-    kine: str = ""
-
-    @classmethod
-    def from_mapping(cls, paths: Mapping[str, str]) -> "Binaries":
-        missing = [n for n in ("kwokctl", "kwok", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl") if not paths.get(n)]
-        if missing:
-            raise TestbedError(f"missing binaries for the embedded testbed: {', '.join(missing)}")
-        for name, path in paths.items():
-            if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-                raise TestbedError(f"binary for {name} is not an executable file: {path}")
-        return cls(**{k.replace("-", "_"): v for k, v in paths.items() if k.replace("-", "_") in cls.__dataclass_fields__})
-
-
-COMPONENT_PORTS = ("etcdPort", "etcdPeerPort", "kubeControllerManagerPort", "kubeSchedulerPort", "kwokControllerPort")
-
-
-def kwokctl_config(spec: ClusterSpec, binaries: Binaries, kube_version: str, ports: Mapping[str, int], disable_qps_limits: bool = False) -> str:
-    """The KwokctlConfiguration for one cluster (JSON is valid YAML)."""
-    missing = [name for name in COMPONENT_PORTS if name not in ports]
-    if missing:
-        raise TestbedError(f"cluster {spec.name!r}: no port for {', '.join(missing)}")
-    options = {
-        **{name: ports[name] for name in COMPONENT_PORTS},
-        "runtime": "binary",
-        "bindAddress": LOOPBACK,
-        "kubeApiserverPort": spec.apiserver_port,
-        "kubeVersion": kube_version,
-        "securePort": True,
-        "quietPull": True,
-        "kubeAuthorization": True,
-        "kwokControllerBinary": binaries.kwok,
-        "etcdBinary": binaries.etcd,
-        "kubeApiserverBinary": binaries.kube_apiserver,
-        "kubeControllerManagerBinary": binaries.kube_controller_manager,
-        "kubeSchedulerBinary": binaries.kube_scheduler,
-        "kubectlBinary": binaries.kubectl,
-        # false keeps the components' stock client rate limits (the
-        # controller manager's 20 requests/s): what a default cluster does.
-        "disableQPSLimits": disable_qps_limits,
-    }
-    if not spec.simulator:
-        options["disable"] = ["kwok-controller"]
-    doc = {
-        "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
-        "kind": "KwokctlConfiguration",
-        "options": options,
-    }
-    return json.dumps(doc, indent=2) + "\n"
-
-
-def private(cluster_dir: Path, *more: Path) -> None:
-    """Every key and kubeconfig of a cluster 0600, its PKI folder 0700 (kwokctl writes them 0644/0640)."""
-    secrets = [*(cluster_dir / "pki").glob("*.key"), cluster_dir / "kubeconfig.yaml", cluster_dir / "kubeconfig", *more]
-    if (cluster_dir / "pki").is_dir():
-        os.chmod(cluster_dir / "pki", 0o700)
-    for path in secrets:
-        if path.is_file():
-            os.chmod(path, 0o600)
-
-
-def _write_private(dest: Path, data: bytes) -> None:
-    """Write a file 0600 (whatever the umask), atomically."""
-    tmp = dest.with_name(dest.name + ".tmp")
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
-        handle.write(data)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, dest)
-
-
-class Kwokctl:
-    """Runs kwokctl against one work directory."""
-
-    def __init__(self, binary: str, workdir: str | Path):
-        self.binary = binary
-        self.workdir = Path(workdir)
-
-    @property
-    def kubeconfig(self) -> Path:
-        """Where kwokctl adds (and removes) its clusters' contexts: in the work dir, never the
-        user's ~/.kube/config (kwokctl's default, through $KUBECONFIG)."""
-        return self.workdir / "kubeconfig"
-
-    def run(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        # kubectl, which kwokctl runs, caches under ~/.kube/cache unless told otherwise.
-        env = dict(os.environ, KWOK_WORKDIR=str(self.workdir), KUBECONFIG=str(self.kubeconfig), KUBECACHEDIR=str(self.workdir / "kubectl-cache"))
-        try:
-            # umask 077: the keys, kubeconfigs and data kwokctl and the components write are
-            # readable by their owner only (private() makes sure of the secrets afterwards).
-            proc = subprocess.run([self.binary, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False, umask=0o077)
-        except subprocess.TimeoutExpired as exc:
-            raise TestbedError(f"`kwokctl {' '.join(args)}` did not finish within {timeout:.0f}s") from exc
-        except OSError as exc:
-            raise TestbedError(f"cannot run kwokctl at {self.binary}: {exc}") from exc
-        if check and proc.returncode != 0:
-            raise TestbedError(f"`kwokctl {' '.join(args)}` failed (exit {proc.returncode}): {(proc.stderr or proc.stdout).strip()[-2000:]}")
-        return proc
-
-    def cluster_dir(self, name: str) -> Path:
-        return self.workdir / "clusters" / name
-
-    def clusters(self) -> list[str]:
-        root = self.workdir / "clusters"
-        if not root.is_dir():
-            return []
-        return sorted(p.name for p in root.iterdir() if p.is_dir())
-
-
-# --------------------------------------------------------------------------
-# Health and readiness, read from the API server itself.
-# --------------------------------------------------------------------------
-
-
-def _kubeconfig_client_files(cluster_dir: Path) -> tuple[Path, Path, Path]:
-    pki = cluster_dir / "pki"
-    return pki / "ca.crt", pki / "admin.crt", pki / "admin.key"
-
-
-def api_get(cluster_dir: Path, port: int, path: str, timeout: float = 5) -> tuple[int, str]:
-    """GET a path on a cluster's API server with its admin credentials: (status, body)."""
-    return kube.probe(kube.client_from_files(f"https://{LOOPBACK}:{port}", *_kubeconfig_client_files(cluster_dir)), path, timeout)
-
-
-def healthy(cluster_dir: Path, port: int) -> bool:
-    status, body = api_get(cluster_dir, port, "/readyz", timeout=2)
-    return status == 200 and body.strip() == "ok"
-
-
-def node_ready(node: Mapping[str, Any]) -> bool:
-    for cond in node.get("status", {}).get("conditions", []) or []:
-        if cond.get("type") == "Ready":
-            return cond.get("status") == "True"
-    return False
-
-
-def ready_nodes(cluster_dir: Path, port: int) -> tuple[int, int]:
-    """(Ready nodes, all nodes)."""
-    status, body = api_get(cluster_dir, port, "/api/v1/nodes")
-    if status != 200:
-        raise TestbedError(f"listing nodes answered HTTP {status}: {body[:200]}" if status else f"listing nodes: {body}")
-    items = json.loads(body).get("items", [])
-    return sum(1 for n in items if node_ready(n)), len(items)
-
-
-def server_version(cluster_dir: Path, port: int) -> str:
-    status, body = api_get(cluster_dir, port, "/version")
-    if status != 200:
-        raise TestbedError(f"/version answered HTTP {status}: {body[:200]}" if status else f"/version: {body}")
-    return json.loads(body)["gitVersion"]
-
-
-def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.2) -> float:
-    """Poll until ``predicate`` holds; one deadline around the whole wait."""
-    start = time.monotonic()
-    deadline = start + timeout
-    while True:
-        if predicate():
-            return time.monotonic() - start
-        if time.monotonic() >= deadline:
-            raise TestbedError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
-# --------------------------------------------------------------------------
-# Processes: what a cluster runs, found from its pid files and from /proc.
-# --------------------------------------------------------------------------
-
-
-def _pids_from_files(cluster_dir: Path) -> list[int]:
-    pids = []
-    for pidfile in (cluster_dir / "pids").glob("*.pid"):
-        try:
-            pids.append(int(pidfile.read_text().strip()))
-        except (OSError, ValueError):
-            continue
-    return pids
 
 
 # --------------------------------------------------------------------------

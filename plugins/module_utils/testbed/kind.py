@@ -23,7 +23,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import re
 import shutil
 import subprocess
 import time

@@ -3,14 +3,16 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What every testbed reads of an inventory's cluster: name, role, nodes and
 the API server's port, validated once for the embedded and the kind testbed
-and for the inventory check. Every message names the input at fault.
-Standard library only."""
+and for the inventory check (every message names the input at fault); the
+embedded testbed's whole spec; and the facts every testbed reports per cluster."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Mapping
+
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import cgroups, datastore
 
 ROLES = ("host", "member")
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
@@ -89,3 +91,44 @@ def field_problems(cluster: Mapping[str, Any], label: str) -> list[str]:
             except TestbedError as exc:
                 problems.append(str(exc))
     return problems
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    name: str
+    role: str
+    nodes: int
+    apiserver_port: int
+    # false: no KWOK controller - a bare control plane, the "cluster under
+    # test" that a node simulator elsewhere presents nodes to (TurboKube).
+    simulator: bool = True
+    # CPU and memory limits per control-plane component (cgroups.py).
+    control_plane: Mapping[str, cgroups.Limits] = field(default_factory=dict)
+    # What the API server stores into: etcd, or kine over SQLite or PostgreSQL (datastore.py).
+    datastore: datastore.Datastore = field(default_factory=datastore.Datastore)
+
+
+@dataclass
+class ClusterFacts:
+    """What every testbed (embedded, kind, existing) reports per cluster."""
+
+    name: str
+    role: str
+    kubeconfig: str
+    context: str
+    server: str
+    kubernetes_version: str
+    nodes: int
+    testbed: str = "embedded"
+    # What the testbed can do for this cluster; framework and experiment roles
+    # test these, never the testbed's name (docs/testbed.md lists them).
+    capabilities: dict[str, Any] = field(default_factory=dict)
+    # The limits in force per control-plane component, read back from the
+    # cgroup files (embedded clusters with control_plane set; else empty).
+    control_plane: dict[str, Any] = field(default_factory=dict)
+    # The datastore behind the API server: kind, versions, PostgreSQL's port
+    # (embedded clusters; else empty).
+    datastore: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
