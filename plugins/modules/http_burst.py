@@ -97,11 +97,8 @@ path:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.fedbench.testbed.plugins.module_utils.common.runner import run_async_module
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import burst
-from ansible_collections.fedbench.testbed.plugins.module_utils import results
-from ansible_collections.fedbench.testbed.plugins.module_utils.common import clock
 
 ARGUMENT_SPEC = dict(
     targets=dict(type="list", elements="str", required=True),
@@ -129,49 +126,7 @@ ARGUMENT_SPEC = dict(
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    p = module.params
-    try:
-        requests = p["requests"] or burst.default_schedule(spike=p["spike"])
-        schedule = burst.Schedule(p["slot_seconds"], tuple(requests), p["timeout"], p["duration"],
-                                  p["max_inflight"], p["lag_limit"], p["processes"])
-        if module.check_mode:
-            burst.check_targets(p["targets"], p["allowed_hosts"])
-            module.exit_json(changed=False, slots=[], totals={})
-        started = clock.wall_now()
-        out = burst.run(p["targets"], schedule, ca_file=p["ca_file"], cert_file=p["cert_file"], key_file=p["key_file"],
-                        verify=p["verify"], allowed=p["allowed_hosts"])
-    except burst.BurstError as exc:
-        module.fail_json(msg=str(exc))
-    served = out["totals"]["served_by"]
-    local = p["local_cluster"]
-    out["totals"]["local_share"] = round(served.get(local, 0) / out["totals"]["successes"], 3) if local and out["totals"]["successes"] else None
-    totals = out["totals"]
-    status, error = "ok", None
-    if totals["requests"] and not totals["successes"]:
-        status = "failed"
-        error = f"none of {totals['requests']} requests succeeded (errors: {totals.get('errors')}); targets {', '.join(p['targets'])}"
-    elif out["client"]["saturated"]:
-        status, error = "degraded", out["client"]["verdict"]
-    envelope = results.envelope(
-        run_id=p["run_id"], experiment="burst", framework=p["framework"], testbed=p["testbed"] or [{"name": local or "unknown"}],
-        point=p["profile"],
-        parameters={
-            "profile": p["profile"], "targets": p["targets"], "slot_seconds": schedule.slot_seconds,
-            "requests": list(schedule.requests), "timeout": schedule.timeout, "local_cluster": local,
-            "max_inflight": schedule.max_inflight, "lag_limit": schedule.lag_limit, "processes": schedule.processes,
-        },
-        sample={"repetition": p["repetition"], "status": status, "error": error, "started_at": started, **out},
-    )
-    try:
-        path = results.keep_sample(p["results_dir"], envelope)
-    except results.ResultsError as exc:
-        module.fail_json(msg=f"HTTP burst {status} but not kept: {exc}", totals=out["totals"])
-    if status == "failed":
-        module.fail_json(msg=f"HTTP burst failed: {error}", slots=out["slots"], totals=out["totals"], client=out["client"], path=str(path))
-    if status == "degraded":
-        module.warn(f"HTTP burst kept as degraded: {error}")
-    module.exit_json(changed=True, status=status, slots=out["slots"], totals=out["totals"], client=out["client"], path=str(path))
+    run_async_module(ARGUMENT_SPEC, burst.burst_from_params)
 
 
 if __name__ == "__main__":

@@ -99,3 +99,33 @@ def test_a_port_nobody_listens_on_is_connect_error():
         port = s.getsockname()[1]  # bound, never listening: connections are refused
         out = burst.run([f"http://127.0.0.1:{port}/"], burst.Schedule(0.05, (2,), timeout=1))
     assert out["totals"]["errors"] == {"connect_error": 2}
+
+
+def _params(tmp_path, target, **more):
+    params = dict(targets=[target], allowed_hosts=[], slot_seconds=0.05, requests=[2, 2], spike=6, timeout=1.0, duration=None,
+                  max_inflight=burst.MAX_INFLIGHT, lag_limit=1.0, processes=1, ca_file=None, cert_file=None, key_file=None, verify=True,
+                  framework="istio-emulated", profile="default", local_cluster="c", repetition=1, testbed=[], run_id="r",
+                  results_dir=str(tmp_path))
+    return {**params, **more}
+
+
+@pytest.mark.parametrize("server", [0.0], indirect=True)
+def test_the_modules_run_keeps_an_answered_burst_as_ok(server, tmp_path):
+    import json
+    from pathlib import Path
+
+    out = burst.burst_from_params(_params(tmp_path, f"http://127.0.0.1:{server.port}/echo"))
+    assert not out.failed, out.message
+    kept = json.loads(Path(out.result["path"]).read_text())
+    assert kept["experiment"] == "burst" and kept["samples"][0]["status"] == "ok" and kept["samples"][0]["totals"]["local_share"] == 1.0
+
+
+def test_the_modules_run_keeps_a_burst_nothing_answered_as_failed_and_fails(tmp_path):
+    import json
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        out = burst.burst_from_params(_params(tmp_path, f"http://127.0.0.1:{s.getsockname()[1]}/"))
+    assert out.failed and "none of 4 requests succeeded" in out.message, out.message
+    assert json.loads(Path(out.result["path"]).read_text())["samples"][0]["status"] == "failed"

@@ -76,11 +76,13 @@ def progress_reporter(lines: list[str], progress_file: str | None = None):
 
 
 def run_async_module(argument_spec: dict[str, Any], run: Any, *, with_progress: bool = False, changed: Any = None) -> None:
-    """The ``main()`` of a module that drives the API with aiohttp.
+    """The ``main()`` of an experiment module: parameters → ``run`` → its Outcome.
 
     ``run(params, check_mode=..., [report=...])`` returns an Outcome; its
-    result becomes the module's return values. ``changed(result, check_mode)``
-    decides ``changed`` (default: anything but check mode).
+    result becomes the module's return values (a ``warning`` in it becomes
+    a warning). ``changed(result, check_mode)`` decides ``changed`` (default:
+    anything but check mode). The experiments drive their clients with
+    asyncio and aiohttp, which the module needs.
     """
     from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -100,5 +102,7 @@ def run_async_module(argument_spec: dict[str, Any], run: Any, *, with_progress: 
     if outcome.failed:
         module.fail_json(msg=outcome.message, **extra, **outcome.result)
     result = dict(outcome.result)
+    if result.get("warning"):
+        module.warn(result.pop("warning"))
     is_changed = changed(result, module.check_mode) if changed else not module.check_mode
     module.exit_json(changed=is_changed, **extra, **result)

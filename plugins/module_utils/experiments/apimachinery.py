@@ -48,17 +48,7 @@ def _envelope(params: Mapping[str, Any], experiment: str, cluster: Mapping[str, 
 
 
 def _keep(params: Mapping[str, Any], envelope: dict[str, Any], extra: Mapping[str, str] | None = None) -> str | None:
-    """Write the sample (and any text files beside it, by suffix); returns its path, or None
-    when the module was told not to record. Raises ResultsError naming the results folder."""
-    if not params.get("record", True):
-        return None
-    base = results.sample_path(Path(params["results_dir"]), envelope)
-    try:
-        for suffix, text in (extra or {}).items():
-            results.write_text_atomic(base.with_suffix(suffix), text)
-    except OSError as exc:
-        raise results.ResultsError(f"cannot keep the sample in the results folder {params['results_dir']}: {exc.strerror or exc}") from exc
-    return str(results.keep_sample(params["results_dir"], envelope))
+    return results.keep(params["results_dir"], envelope, record=params.get("record", True), extra=extra)
 
 
 def _drive(cluster: Mapping[str, Any], coro: Any, named: tuple[type[BaseException], ...] = ()) -> tuple[Any, Outcome | None]:

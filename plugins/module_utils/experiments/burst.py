@@ -42,6 +42,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
+from ansible_collections.fedbench.testbed.plugins.module_utils import results
+from ansible_collections.fedbench.testbed.plugins.module_utils.common import clock
+from ansible_collections.fedbench.testbed.plugins.module_utils.common.runner import Outcome
 from ansible_collections.fedbench.testbed.plugins.module_utils.measure import stats
 
 ERROR_CLASSES = (
@@ -626,3 +629,49 @@ def run(targets: list[str], schedule: Schedule, *, ca_file: str | None = None, c
             "cpu_ms_per_request": round(1000 * cost["cpu_seconds"] / len(sent), 4) if sent else None,
         },
     }
+
+
+def burst_from_params(params: dict[str, Any], check_mode: bool = False) -> Outcome:
+    """The http_burst module's run: parameters, the bursts, the sample's status (failed when
+    nothing succeeded, degraded when the client could not keep its schedule), kept."""
+    p = params
+    try:
+        schedule = Schedule(p["slot_seconds"], tuple(p["requests"] or default_schedule(spike=p["spike"])), p["timeout"], p["duration"],
+                            p["max_inflight"], p["lag_limit"], p["processes"])
+        if check_mode:
+            check_targets(p["targets"], p["allowed_hosts"])
+            return Outcome(False, result={"slots": [], "totals": {}})
+        started = clock.wall_now()
+        out = run(p["targets"], schedule, ca_file=p["ca_file"], cert_file=p["cert_file"], key_file=p["key_file"],
+                  verify=p["verify"], allowed=p["allowed_hosts"])
+    except BurstError as exc:
+        return Outcome(True, str(exc))
+    totals, local = out["totals"], p["local_cluster"]
+    totals["local_share"] = round(totals["served_by"].get(local, 0) / totals["successes"], 3) if local and totals["successes"] else None
+    status, error = "ok", None
+    if totals["requests"] and not totals["successes"]:
+        status = "failed"
+        error = f"none of {totals['requests']} requests succeeded (errors: {totals.get('errors')}); targets {', '.join(p['targets'])}"
+    elif out["client"]["saturated"]:
+        status, error = "degraded", out["client"]["verdict"]
+    envelope = results.envelope(
+        run_id=p["run_id"], experiment="burst", framework=p["framework"], testbed=p["testbed"] or [{"name": local or "unknown"}],
+        point=p["profile"],
+        parameters={
+            "profile": p["profile"], "targets": p["targets"], "slot_seconds": schedule.slot_seconds,
+            "requests": list(schedule.requests), "timeout": schedule.timeout, "local_cluster": local,
+            "max_inflight": schedule.max_inflight, "lag_limit": schedule.lag_limit, "processes": schedule.processes,
+        },
+        sample={"repetition": p["repetition"], "status": status, "error": error, "started_at": started, **out},
+    )
+    try:
+        path = results.keep(p["results_dir"], envelope)
+    except results.ResultsError as exc:
+        return Outcome(True, f"HTTP burst {status} but not kept: {exc}", {"totals": totals})
+    result = {"status": status, "slots": out["slots"], "totals": totals, "client": out["client"], "path": path}
+    if status == "failed":
+        return Outcome(True, f"HTTP burst failed: {error}", result)
+    if status == "degraded":
+        result["warning"] = f"HTTP burst kept as degraded: {error}"
+    return Outcome(False, result=result)
+

@@ -153,7 +153,7 @@ def lifecycle_from_params(params: Mapping[str, Any], *, check_mode: bool = False
         sample["warmup"] = True
     envelope = _envelope(params, workload, adapter, clusters, sample)
     try:
-        path = results.keep_sample(params["results_dir"], envelope) if keep else None
+        path = results.keep(params["results_dir"], envelope, record=keep)
     except results.ResultsError as exc:
         return Outcome(True, f"lifecycle sample {status} but not kept: {exc}", {"status": status, "headline": sample.get("headline", {})})
     returned = dict(sample) if params.get("return_events") else {k: v for k, v in sample.items() if k != "events"}

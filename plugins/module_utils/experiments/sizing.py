@@ -391,7 +391,7 @@ def _sweep(bed: Any, spec: SweepSpec, variants: list[dict[str, Any]], specs: lis
                                     parameters={"variant": variant["name"], "sweep": {k: getattr(spec, k) for k in spec.__dataclass_fields__}},
                                     sample=sample)
         try:
-            kept.append(str(results.keep_sample(params["results_dir"], envelope)))
+            kept.append(str(results.keep(params["results_dir"], envelope)))
         except results.ResultsError as exc:
             return Outcome(True, f"sizing variant {variant['name']}: {exc}", {"paths": kept})
         if sample["status"] != "ok":

@@ -120,6 +120,22 @@ def keep_sample(results_dir: str | Path, envelope: Mapping[str, Any]) -> Path:
     return path
 
 
+def keep(results_dir: str | Path, envelope: Mapping[str, Any], *, record: bool = True, extra: Mapping[str, str] | None = None) -> str | None:
+    """The one way an experiment keeps a sample: its envelope (:func:`envelope`), and any
+    text files beside it (by suffix: ``.ops.csv``), unless it was told not to record
+    (``record: false``, a warm-up). Returns the sample's path, or None when not recorded;
+    raises ResultsError naming the results folder that cannot take it."""
+    if not record:
+        return None
+    base = sample_path(Path(results_dir), envelope)
+    try:
+        for suffix, text in (extra or {}).items():
+            write_text_atomic(base.with_suffix(suffix), text)
+    except OSError as exc:
+        raise ResultsError(f"cannot keep the sample in the results folder {results_dir}: {exc.strerror or exc}") from exc
+    return str(keep_sample(results_dir, envelope))
+
+
 def load_samples(results_dir: Path) -> list[dict[str, Any]]:
     out = []
     for path in sorted((results_dir / "samples").glob("*.json")):
