@@ -204,3 +204,11 @@ def test_the_defaults_are_registered_frameworks_in_their_order():
 
     assert default_frameworks("placement") == ["native", "kubefed"] and default_frameworks("dataplane") == ["istio"]
     assert set(frameworks.DEFAULTS) <= set(registered())
+
+
+def test_no_report_module_names_a_framework():
+    """What a framework adds to the report (an emulation's name, how its paths differ) comes from its own module."""
+    for path in sorted((ROOT / "plugins" / "module_utils" / "report").glob("*.py")):
+        text = path.read_text()
+        found = sorted(n for n in registered() if re.search(rf"(?<![\w.-]){re.escape(n)}(?![\w-])", text))
+        assert not found, f"{path.relative_to(ROOT)} names {found}"

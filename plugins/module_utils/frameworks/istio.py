@@ -13,6 +13,15 @@ from __future__ import annotations
 
 NAME = "istio"
 KIND = "dataplane"
+# Under a comparison of the embedded and the kind testbed: how the two paths differ.
+TESTBEDS_NOTE = (
+    "istio on the embedded testbed is the emulation (framework istio-emulated): one stock Envoy per cluster as the "
+    "gateway, echo servers as local processes, each local echo instance an endpoint of the gateway with the study's "
+    "outlier detection, the peer gateway over mTLS from the shared root as the failover. On kind it is Istio 1.29.1 "
+    "(stock Envoy in its proxies): the client enters at the ingress gateway on the node's address, the echo pods have "
+    "sidecars, and the peer cluster's pods are one endpoint per network (the peer's east-west gateway, mTLS "
+    "passthrough), so one 503 from any peer pod ejects the whole peer; Istio's own request metrics are off."
+)
 
 
 def check(clusters: list[dict]) -> str | None:

@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
+from ansible_collections.fedbench.testbed.plugins.module_utils import frameworks
 from ansible_collections.fedbench.testbed.plugins.module_utils.measure import stats
 from ansible_collections.fedbench.testbed.plugins.module_utils.report.plots import pyplot, save
 from ansible_collections.fedbench.testbed.plugins.module_utils.report.spec import HIGHER, LOWER, Experiment, Point, ok_samples
@@ -128,18 +129,11 @@ def note(points: list[Point]) -> str:
     return ""
 
 
-# Frameworks that are one path measured two ways: on simulated nodes the mesh
-# is an Envoy emulation of Istio's east-west path, on real nodes Istio itself;
-# a comparison of the two testbeds sets them side by side under one name.
-SAME_PATH = {"istio-emulated": "istio"}
-MESH_PATHS = (
-    "istio on the embedded testbed is the emulation (framework istio-emulated): one stock Envoy per cluster as the "
-    "gateway, echo servers as local processes, each local echo instance an endpoint of the gateway with the study's "
-    "outlier detection, the peer gateway over mTLS from the shared root as the failover. On kind it is Istio 1.29.1 "
-    "(stock Envoy in its proxies): the client enters at the ingress gateway on the node's address, the echo pods have "
-    "sidecars, and the peer cluster's pods are one endpoint per network (the peer's east-west gateway, mTLS "
-    "passthrough), so one 503 from any peer pod ejects the whole peer; Istio's own request metrics are off."
-)
+# A data plane on simulated nodes is an emulation, named <name>-emulated in the
+# results (the burst role's experiment_burst_framework); a comparison of the
+# two testbeds sets it beside the real one under one name.
+EMULATED = "-emulated"
+SAME_PATH = {name + EMULATED: name for name in frameworks.names("dataplane")}
 
 
 def compare_sections(points: list[Point], label: str) -> list[dict[str, Any]]:
@@ -163,7 +157,9 @@ def compare_sections(points: list[Point], label: str) -> list[dict[str, Any]]:
 
 
 def testbeds_note(rows: list[Mapping[str, Any]]) -> str:
-    return MESH_PATHS if any(SAME_PATH.get(r["framework"], r["framework"]) == "istio" for r in rows) else ""
+    """How each data plane in the rows differs between its emulation and itself (its module's TESTBEDS_NOTE)."""
+    planes = sorted({SAME_PATH.get(r["framework"], r["framework"]) for r in rows} & set(frameworks.names("dataplane")))
+    return " ".join(getattr(frameworks.FRAMEWORKS[name], "TESTBEDS_NOTE", "") for name in planes).strip()
 
 
 EXPERIMENTS = [
