@@ -158,3 +158,11 @@ def test_on_simulated_nodes_liqo_is_skipped_and_the_results_say_why(playbooks):
     assert [s["framework"] for s in document["skipped"]] == ["liqo"]
     assert {p["framework"] for p in document["results"]} == {"native"}
     assert "skipped: liqo" in (playbooks.root / "results" / "skip" / "report.html").read_text()
+    # The README's --tags <framework>: that framework alone, with the testbed checked first.
+    tagged = playbooks.run("site.yml", extra=("--tags", "native", "-e", json.dumps({
+        "experiment_lifecycle_max_replicas": 1, "experiment_lifecycle_repetitions": 1, "experiment_lifecycle_layouts": ["replicas"],
+        "fedbench_run_id": "tagged"})))
+    assert tagged.returncode == 0, tagged.stdout[-4000:]
+    assert "Check that every component of every embedded cluster runs" in tagged.stdout, tagged.stdout[-4000:]
+    document = json.loads((playbooks.root / "results" / "tagged" / "results.json").read_text())
+    assert {(p["experiment"], p["framework"]) for p in document["results"]} == {("lifecycle", "native")}
