@@ -185,3 +185,82 @@ def client_for(cluster: dict):
     from kubernetes import config
 
     return config.new_client_from_config(config_file=cluster["kubeconfig"], context=cluster["context"])
+
+
+# --------------------------------------------------------------------------
+# One pair of kind clusters for every real-node module.
+# --------------------------------------------------------------------------
+
+KIND_HOST, KIND_MEMBER = "fbk-host", "fbk-m1"
+
+
+class KindPair:
+    """The session's kind clusters: a host with a worker node and a member, provisioned once
+    through the playbooks as a user would; each module installs (and removes) its framework
+    on them. The last test of the session that uses them tears them down and checks that
+    nothing is left (tests marked after_every_kind_test run after every other user)."""
+
+    def __init__(self, root: Path):
+        self.pb = Playbooks(root)
+        self.root, self.work_dir = root, self.pb.work_dir
+        self.ports = embedded.free_ports(2)
+        self.clusters: list[dict] = []
+        self.use()
+
+    def use(self, **settings) -> "KindPair":
+        """The inventory for the next playbook runs: the pair, and a module's own settings."""
+        self.pb.inventory_with({
+            "fedbench_testbed": "kind",
+            "fedbench_clusters": [
+                {"name": KIND_HOST, "role": "host", "nodes": 1, "apiserver_port": self.ports[0]},
+                {"name": KIND_MEMBER, "role": "member", "nodes": 0, "apiserver_port": self.ports[1]},
+            ],
+            "fedbench_frameworks": ["native"], "fedbench_dataplanes": [], "fedbench_apimachinery": False, **settings,
+        })
+        return self
+
+    def facts(self) -> list[dict]:
+        return [{"name": n, "role": r, "kubeconfig": str(self.work_dir / "kubeconfigs" / n), "context": f"kind-{n}",
+                 "capabilities": {"simulated_nodes": False}} for n, r in ((KIND_HOST, "host"), (KIND_MEMBER, "member"))]
+
+    def run(self, *playbooks: str, extra: tuple[str, ...] = (), timeout: float = 600) -> subprocess.CompletedProcess:
+        return self.pb.run(*playbooks, extra=extra, timeout=timeout)
+
+    def framework_teardown(self, name: str) -> subprocess.CompletedProcess:
+        """One framework's own teardown entry point (what playbooks/teardown.yml calls before the clusters go)."""
+        play = self.root / f"{name}-teardown.yml"
+        play.write_text(
+            "- hosts: controller\n  gather_facts: false\n  vars_files: [%s]\n  tasks:\n"
+            "    - ansible.builtin.include_role: {name: frameworks/%s, tasks_from: teardown}\n" % (ROOT / "playbooks/vars/fedbench.yml", name))
+        return subprocess.run(self.pb.command(str(play)), cwd=ROOT, env=self.pb.env(), capture_output=True, text=True, timeout=900, check=False)
+
+
+@pytest.fixture(scope="session")
+def kind_host_settings():
+    """The machine's settings before any kind node starts (none runs now)."""
+    from ansible_collections.fedbench.testbed.plugins.module_utils.build import engine
+
+    return engine.read_sysctls()
+
+
+@pytest.fixture(scope="session")
+def kind_pair(tmp_path_factory, binaries, kind_host_settings):
+    pair = KindPair(tmp_path_factory.mktemp("kind"))
+    up = pair.run("playbooks/toolchain.yml", "playbooks/provision.yml", timeout=3600)
+    assert up.returncode == 0, up.stdout[-6000:]
+    pair.provision_output = up.stdout
+    pair.clusters = pair.facts()
+    try:
+        yield pair
+    finally:
+        pair.use().pb.teardown()
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests marked after_every_kind_test (the pair's teardown) run after the last other test that uses the pair."""
+    last = [item for item in items if item.get_closest_marker("after_every_kind_test")]
+    for item in last:
+        items.remove(item)
+    users = [n for n, item in enumerate(items) if "kind_pair" in getattr(item, "fixturenames", ())]
+    at = (users[-1] + 1) if users else len(items)
+    items[at:at] = last

@@ -6,8 +6,9 @@ configuration istiod sent; a calm slot is served by the local cluster, a
 spike overflows to the peer, the gateway ejects endpoints (its Envoy's
 /clusters says which) and, once the ejections end, a calm slot is served
 locally again; the peer's east-west gateway lets a certificate
-of the shared root through and refuses one from a foreign root; teardown
-leaves nothing."""
+of the shared root through and refuses one from a foreign root; Istio's
+teardown removes it from both clusters. On the session's kind pair
+(conftest.kind_pair)."""
 from __future__ import annotations
 
 import ssl
@@ -19,12 +20,10 @@ import pytest
 from ansible_collections.fedbench.testbed.plugins.module_utils import kube
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import burst
 from ansible_collections.fedbench.testbed.plugins.module_utils.frameworks import istio
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded, kind
 
-from .conftest import Playbooks, client_for, wait_until
+from .conftest import KIND_HOST as A, KIND_MEMBER as B, client_for, wait_until
 from .test_mesh import _foreign_cert, _mtls_get as mtls_get
 
-A, B = "fbi-a", "fbi-b"
 HOME_CACHE_BEFORE = (Path.home() / ".kube" / "cache").exists()  # the user's own, if there is one
 SNI = "outbound_.80_._.echo.fedbench-echo.svc.cluster.local"
 ECHO = "outbound|80||echo.fedbench-echo.svc.cluster.local"
@@ -34,7 +33,7 @@ def _client(cluster: dict):
     return client_for(cluster)
 
 
-def _node_address(pb: Playbooks, name: str) -> str:
+def _node_address(pb, name: str) -> str:
     """The control-plane node's address on the project's network (its gateways' externalIPs)."""
     api = _client(next(c for c in pb.clusters if c["name"] == name))
     node = kube.request(api, "GET", "/api/v1/nodes", query=[("labelSelector", "node-role.kubernetes.io/control-plane")])["items"][0]
@@ -42,25 +41,18 @@ def _node_address(pb: Playbooks, name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory, binaries):
-    pb = Playbooks(tmp_path_factory.mktemp("istio"))
-    ports = embedded.free_ports(2)
-    pb.inventory_with({
-        "fedbench_testbed": "kind",
-        "fedbench_clusters": [{"name": A, "role": "host", "apiserver_port": ports[0]},
-                              {"name": B, "role": "member", "apiserver_port": ports[1]}],
-        "fedbench_frameworks": [], "fedbench_dataplanes": ["istio"], "fedbench_apimachinery": False,
-        # Short, so that the spike's ejections end within the test (the study's is 60 s).
-        "istio_base_ejection_seconds": 10,
-    })
+def mesh(kind_pair):
+    """Istio on the session's kind pair; its own teardown at the end (test_kind's last test tears the pair down)."""
+    pair = kind_pair.use(fedbench_frameworks=[], fedbench_dataplanes=["istio"],
+                         # Short, so that the spike's ejections end within the test (the study's is 60 s).
+                         istio_base_ejection_seconds=10)
     try:
-        up = pb.run("playbooks/toolchain.yml", "playbooks/provision.yml", "playbooks/frameworks.yml", timeout=3600)
+        up = pair.run("playbooks/toolchain.yml", "playbooks/provision.yml", "playbooks/frameworks.yml", timeout=3600)
         assert up.returncode == 0, up.stdout[-6000:]
-        pb.clusters = [{"name": n, "kubeconfig": str(pb.work_dir / "kubeconfigs" / n), "context": f"kind-{n}"} for n in (A, B)]
-        pb.up = up
-        yield pb
+        pair.up = up
+        yield pair
     finally:
-        pb.teardown()
+        pair.framework_teardown("istio")
 
 
 def test_istiod_and_the_proxies_run_the_images_built_here_and_envoy_rejected_nothing(mesh):
@@ -133,10 +125,20 @@ def test_the_peers_east_west_gateway_takes_the_shared_root_and_refuses_a_foreign
         assert not reply, f"a foreign certificate was served: {reply[:200]}"
 
 
-def test_teardown_removes_istio_and_leaves_nothing(mesh):
+def test_istios_teardown_removes_it_from_both_clusters(mesh):
     # the tools it ran (istioctl, kubectl) kept their caches in the work dir
     assert not (Path.home() / ".kube" / "cache").exists() or HOME_CACHE_BEFORE, "a tool wrote ~/.kube/cache"
-    down = mesh.teardown()
+    down = mesh.framework_teardown("istio")
     assert down.returncode == 0, down.stdout[-3000:]
-    left = kind.leftovers(mesh.work_dir, [A, B])
-    assert left["containers"] == [] and left["networks"] == [], left
+    for cluster in mesh.clusters:
+        api = _client(cluster)
+        deadline = time.monotonic() + 180  # namespaces go once their finalizers are done
+        while True:
+            left = [n["metadata"]["name"] for n in kube.request(api, "GET", "/api/v1/namespaces")["items"]
+                    if n["metadata"]["name"] in ("istio-system", "fedbench-echo")]
+            left += [c["metadata"]["name"] for c in kube.request(api, "GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")["items"]
+                     if c["metadata"]["name"].endswith(".istio.io")]
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        assert not left, f"{cluster['name']}: Istio's namespaces and CRDs are gone, but not {left}"

@@ -2,10 +2,11 @@
 machine, run through the playbooks as a user would (playbooks/provision.yml
 with a kind inventory). Real kubelets, real containerd, real containers.
 
-One testbed for the module (two clusters: a host with a worker node, a
-member), torn down at the end, where the last test checks that nothing is
-left: no container, network, daemon, process or port, and the machine's
-settings as they were.
+The session's pair of kind clusters (conftest.kind_pair: a host with a worker
+node, a member), which the Istio and Liqo modules use too; it is torn down
+after every test that uses it, by the last test here, which checks that
+nothing is left: no container, network, daemon, process or port, and the
+machine's settings as they were.
 """
 from __future__ import annotations
 
@@ -22,12 +23,11 @@ from ansible_collections.fedbench.testbed.plugins.module_utils import kube, resu
 from ansible_collections.fedbench.testbed.plugins.module_utils.common import process
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import lifecycle_params as experiment
 from ansible_collections.fedbench.testbed.plugins.module_utils.build import engine
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded, kind
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import kind
 
-from .conftest import Playbooks, ROOT, client_for
+from .conftest import KIND_HOST as HOST, KIND_MEMBER as MEMBER, Playbooks, ROOT, client_for
 
 SCHEMA = ROOT / "docs" / "results.schema.json"
-HOST, MEMBER = "fbt-host", "fbt-m1"
 
 
 def _client(cluster: dict):
@@ -40,49 +40,13 @@ def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return engine.docker(eng, *args, check=check)
 
 
-class KindBed:
-    def __init__(self, root: Path):
-        self.pb = Playbooks(root)
-        self.ports = embedded.free_ports(2)
-        self.pb.inventory_with({
-            "fedbench_testbed": "kind",
-            "fedbench_clusters": [
-                {"name": HOST, "role": "host", "nodes": 1, "apiserver_port": self.ports[0]},
-                {"name": MEMBER, "role": "member", "nodes": 0, "apiserver_port": self.ports[1]},
-            ],
-            # KubeFed on real members: molecule's kind scenario (its verify).
-            "fedbench_frameworks": ["native"],
-            "fedbench_dataplanes": [],
-            "fedbench_apimachinery": False,
-        })
-        self.clusters: list[dict] = []
-
-    def facts(self) -> list[dict]:
-        return [{"name": n, "role": r, "kubeconfig": str(self.pb.work_dir / "kubeconfigs" / n), "context": f"kind-{n}",
-                 "capabilities": {"simulated_nodes": False}} for n, r in ((HOST, "host"), (MEMBER, "member"))]
-
-
 @pytest.fixture(scope="module")
-def host_settings():
-    """The machine's settings before any kind node starts (none runs now)."""
-    return engine.read_sysctls()
-
-
-@pytest.fixture(scope="module")
-def bed(tmp_path_factory, binaries, host_settings):
-    bed = KindBed(tmp_path_factory.mktemp("kind"))
-    proc = bed.pb.run("playbooks/toolchain.yml", "playbooks/provision.yml", timeout=3600)
-    assert proc.returncode == 0, proc.stdout[-6000:]
-    bed.provision_output = proc.stdout
-    bed.clusters = bed.facts()
-    try:
-        yield bed
-    finally:
-        bed.pb.teardown()
+def bed(kind_pair):
+    return kind_pair.use()
 
 
 def test_provision_is_real_and_a_second_one_changes_nothing(bed):
-    out = bed.pb.run("playbooks/toolchain.yml", "playbooks/provision.yml")
+    out = bed.run("playbooks/toolchain.yml", "playbooks/provision.yml")
     assert out.returncode == 0 and "changed=0" in out.stdout, out.stdout[-3000:]
     for cluster in bed.clusters:
         assert oct(Path(cluster["kubeconfig"]).stat().st_mode & 0o777) == "0o600"
@@ -216,9 +180,11 @@ def test_no_docker_and_not_root_is_named():
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_teardown_leaves_nothing(bed, host_settings):
-    """Last: the module's testbed torn down as `make clean` does it."""
-    down = bed.pb.teardown()
+@pytest.mark.after_every_kind_test
+def test_teardown_leaves_nothing(bed, kind_host_settings):
+    """Last of every test on the pair: torn down as `make clean` does it."""
+    host_settings = kind_host_settings
+    down = bed.use().pb.teardown()
     assert down.returncode == 0, down.stdout[-3000:]
     left = kind.leftovers(bed.pb.work_dir, [HOST, MEMBER])
     assert left["containers"] == [] and left["networks"] == [] and left["daemon"] == [], left

@@ -2,7 +2,8 @@
 a host and a member, peered, a Deployment's pods offloaded to the member and
 run there on its real kubelet, deleted from both; a member whose API server is
 down fails the peering naming it; teardown leaves no Liqo anywhere. On the
-embedded testbed Liqo is skipped, said, and recorded in the results."""
+session's kind pair (conftest.kind_pair). On the embedded testbed Liqo is
+skipped, said, and recorded in the results."""
 from __future__ import annotations
 
 import json
@@ -14,12 +15,11 @@ import pytest
 from ansible_collections.fedbench.testbed.plugins.module_utils import kube, results
 from ansible_collections.fedbench.testbed.plugins.module_utils.experiments import lifecycle_params as experiment
 from ansible_collections.fedbench.testbed.plugins.module_utils.build import engine
-from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded, kind
+from ansible_collections.fedbench.testbed.plugins.module_utils.testbed import embedded
 
-from .conftest import Playbooks, ROOT, client_for
+from .conftest import KIND_HOST as HOST, KIND_MEMBER as MEMBER, ROOT, client_for
 
 SCHEMA = ROOT / "docs" / "results.schema.json"
-HOST, MEMBER = "fbl-host", "fbl-m1"
 
 
 def _client(cluster: dict):
@@ -33,23 +33,17 @@ def _docker(*args: str, check: bool = True):
 
 
 @pytest.fixture(scope="module")
-def peered(tmp_path_factory, binaries):
-    pb = Playbooks(tmp_path_factory.mktemp("liqo"))
-    ports = embedded.free_ports(2)
-    pb.inventory_with({
-        "fedbench_testbed": "kind",
-        "fedbench_clusters": [{"name": HOST, "role": "host", "apiserver_port": ports[0]},
-                              {"name": MEMBER, "role": "member", "apiserver_port": ports[1]}],
-        "fedbench_frameworks": ["liqo"], "fedbench_dataplanes": [], "fedbench_apimachinery": False,
-    })
+def peered(kind_pair):
+    """Liqo on the session's kind pair, the member peered with the host; its own teardown at the
+    end (test_kind's last test tears the pair down)."""
+    pair = kind_pair.use(fedbench_frameworks=["liqo"])
     try:
-        up = pb.run("playbooks/toolchain.yml", "playbooks/provision.yml", "playbooks/frameworks.yml", timeout=3600)
+        up = pair.run("playbooks/toolchain.yml", "playbooks/provision.yml", "playbooks/frameworks.yml", timeout=3600)
         assert up.returncode == 0, up.stdout[-6000:]
-        pb.clusters = [{"name": n, "role": r, "kubeconfig": str(pb.work_dir / "kubeconfigs" / n), "context": f"kind-{n}",
-                        "capabilities": {"simulated_nodes": False}} for n, r in ((HOST, "host"), (MEMBER, "member"))]
-        yield pb
+        pair.clusters = [{**c, "capabilities": {"simulated_nodes": False}} for c in pair.facts()]
+        yield pair
     finally:
-        pb.teardown()
+        pair.framework_teardown("liqo")
 
 
 def test_installed_and_peered_and_a_second_run_changes_nothing(peered):
@@ -96,13 +90,7 @@ def test_pods_are_offloaded_to_the_member_run_there_and_go(peered, tmp_path):
 def test_teardown_removes_liqo_from_every_cluster(peered):
     """Liqo's own teardown (what playbooks/teardown.yml calls before the
     clusters go): unpeered and uninstalled, CRDs too, in both clusters."""
-    import subprocess
-
-    play = peered.root / "liqo-teardown.yml"
-    play.write_text(
-        "- hosts: controller\n  gather_facts: false\n  vars_files: [%s]\n  tasks:\n"
-        "    - ansible.builtin.include_role: {name: frameworks/liqo, tasks_from: teardown}\n" % (ROOT / "playbooks/vars/fedbench.yml"))
-    out = subprocess.run(peered.command(str(play)), cwd=ROOT, env=peered.env(), capture_output=True, text=True, timeout=900, check=False)
+    out = peered.framework_teardown("liqo")
     assert out.returncode == 0, out.stdout[-4000:]
     for cluster in peered.clusters:
         api = _client(cluster)
@@ -124,7 +112,8 @@ def test_teardown_removes_liqo_from_every_cluster(peered):
 def test_a_member_whose_api_server_is_down_fails_the_peering_with_its_name(peered):
     """On the same two clusters, Liqo uninstalled by the test before: the
     member's API server goes away, and installing and peering again fails
-    naming the member. Then the testbed goes, leaving no container."""
+    naming the member. Then the API server comes back, and Liqo's teardown
+    leaves the clusters as they were for the tests after."""
     # The member's API server goes away (its static pod's manifest moved out of the kubelet's folder).
     node = f"{MEMBER}-control-plane"
     _docker("exec", node, "mv", "/etc/kubernetes/manifests/kube-apiserver.yaml", "/root/")
@@ -139,9 +128,14 @@ def test_a_member_whose_api_server_is_down_fails_the_peering_with_its_name(peere
         flat = " ".join(proc.stdout.split())
         assert f"Liqo: cluster {MEMBER} does not answer" in flat or f"Liqo: member {MEMBER} cannot be peered" in flat, proc.stdout[-4000:]
     finally:
-        down = peered.teardown()
+        _docker("exec", node, "mv", "/root/kube-apiserver.yaml", "/etc/kubernetes/manifests/")
+        member = next(c for c in peered.clusters if c["name"] == MEMBER)
+        deadline = time.monotonic() + 180
+        while kube.probe(_client(member), "/readyz")[0] != 200:
+            assert time.monotonic() < deadline, f"{MEMBER}'s API server did not come back"
+            time.sleep(2)
+        down = peered.framework_teardown("liqo")
     assert down.returncode == 0, down.stdout[-3000:]
-    assert kind.leftovers(peered.work_dir, [HOST, MEMBER])["containers"] == []
 
 
 def test_on_simulated_nodes_liqo_is_skipped_and_the_results_say_why(playbooks):
