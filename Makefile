@@ -104,6 +104,7 @@ benchmarks: toolchain
 	$(VENV)/bin/python benchmarks/churn_capacity
 	$(VENV)/bin/python benchmarks/hollow_scale
 	$(VENV)/bin/python benchmarks/kind_startup
+	$(VENV)/bin/python benchmarks/istio_outlier
 
 compare: venv
 	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=<run id or results folder> B=<run id or results folder>"; exit 2; }
