@@ -235,3 +235,12 @@ def test_kind_recipes_load():
     assert set(images.NodeParts.NEEDS) <= set(components)
     runc = next(r for r in recipes if r.name == "runc")
     assert runc.cgo and "seccomp" in runc.tags
+
+
+def test_a_node_that_is_not_a_node_container_gets_no_route_and_is_no_route():
+    """Liqo's virtual node for a peered member has a pod CIDR and an address that are not on the
+    project's network: a second provision once failed on `ip route replace ... via <its address>`."""
+    nodes = [("h-control-plane", "10.100.0.0/24", "172.28.0.2"), ("h-worker", "10.100.1.0/24", "172.28.0.3"),
+             ("m1", "10.100.2.0/24", "10.100.1.19")]
+    routes = kind.node_routes(nodes, {"h-control-plane", "h-worker"})
+    assert routes == {"h-control-plane": [("10.100.1.0/24", "172.28.0.3")], "h-worker": [("10.100.0.0/24", "172.28.0.2")]}

@@ -298,8 +298,11 @@ def create(spec: KindSpec, *, tools: Tools, engine: engines.Engine, image: str, 
     report(f"{spec.name}: created in {time.monotonic() - start:.0f}s")
 
 
-def node_routes(nodes: list[tuple[str, str, str]]) -> dict[str, list[tuple[str, str]]]:
-    """For every node (name, pod CIDR, address): the (pod CIDR, via address) routes to the others' pods."""
+def node_routes(nodes: list[tuple[str, str, str]], containers: set[str] | None = None) -> dict[str, list[tuple[str, str]]]:
+    """For every node (name, pod CIDR, address): the (pod CIDR, via address) routes to the others' pods.
+    Only the cluster's node containers count (``containers``): a node that is not one (Liqo's
+    virtual node for a peered member) has no route here, and none is made to it."""
+    nodes = [n for n in nodes if containers is None or n[0] in containers]
     return {name: [(cidr, address) for other, cidr, address in nodes if other != name and cidr and address] for name, _, _ in nodes}
 
 
@@ -310,7 +313,7 @@ def set_routes(spec: KindSpec, *, tools: Tools, engine: engines.Engine, work_dir
                    "{.status.addresses[?(@.type==\"InternalIP\")].address}{\"\\n\"}{end}").stdout
     nodes = [tuple(line.split()) for line in out.splitlines() if len(line.split()) == 3]
     count = 0
-    for node, routes in node_routes(nodes).items():  # type: ignore[arg-type]
+    for node, routes in node_routes(nodes, set(node_containers(engine, spec.name))).items():  # type: ignore[arg-type]
         for cidr, via in routes:
             engines.docker(engine, "exec", node, "ip", "route", "replace", cidr, "via", via)
             count += 1
