@@ -175,6 +175,30 @@ def _wait_samples(proc, results_dir: Path, count: int) -> None:
         time.sleep(0.05)
 
 
+def test_make_bench_that_finishes_exits_0_prints_its_summary_and_tears_down(playbooks):
+    """make bench as the README gives it, on a one-cluster testbed: exit 0, the
+    summary and the report's path printed, nothing of the work dir left running
+    (teardown never takes make's own shell, which names the work dir, for a stray)."""
+    ports = embedded.free_ports(1)
+    playbooks.inventory_with({"fedbench_testbed": "embedded", "fedbench_frameworks": ["native"], "fedbench_dataplanes": [],
+                              "fedbench_apimachinery": False,
+                              "fedbench_clusters": [{"name": "whole", "role": "host", "nodes": 1, "apiserver_port": ports[0]}]})
+    proc = _make(playbooks, "whole", {"experiment_lifecycle_max_replicas": 1, "experiment_lifecycle_repetitions": 1,
+                                      "experiment_lifecycle_layouts": ["replicas"], "experiment_lifecycle_warmup": False})
+    try:
+        out, _ = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    results_dir = playbooks.root / "results" / "whole"
+    assert proc.returncode == 0, out[-4000:]
+    assert f"results: {results_dir}/" in out and f"report: {results_dir}/report.html" in out, out[-2000:]
+    assert (results_dir / "summary.md").read_text() in out
+    assert not process.processes_under(playbooks.work_dir), "make bench tore the testbed down"
+    assert not process.port_in_use(ports[0])
+
+
 def test_apiserver_killed_midway_fails_clearly_and_keeps_finished_samples(playbooks):
     """make bench, and the API server killed for good after two samples: the
     message names the cluster, the finished samples stay, the report is drawn

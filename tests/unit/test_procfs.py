@@ -93,3 +93,32 @@ def test_processes_under_a_work_dir_leave_out_a_neighbour_whose_name_it_starts(t
         for p in procs:
             p.kill()
             p.wait()
+
+
+# A shell that names the work dir (as make bench's recipe does, for its lock)
+# runs the teardown; the teardown's search finds the work dir's other process,
+# never the shell it runs under.
+ASKS_FROM_A_SHELL = """
+import sys
+from ansible_collections.fedbench.testbed.plugins.module_utils.common import process
+print(sorted(process.processes_under(__import__("pathlib").Path(sys.argv[1]))))
+"""
+
+
+def test_the_run_that_asks_is_never_one_of_its_work_dirs_processes(tmp_path):
+    work = tmp_path / "wd"
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", str(work / "kwok" / "etcd")])
+    try:
+        shell = subprocess.run(
+            ["bash", "-c", f'mkdir -p "{work}" && exec 9>>"{work}/run.lock"; "{sys.executable}" -c "$0" "{work}"; true', ASKS_FROM_A_SHELL],
+            capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+        assert shell.stdout.strip() == str([server.pid]), shell.stdout + shell.stderr
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_lineage_is_this_process_and_every_parent_up_to_init():
+    mine = procfs.lineage(os.getpid())
+    assert {os.getpid(), os.getppid(), 1} <= mine
+    assert procfs.parent(os.getpid()) == os.getppid()

@@ -88,7 +88,7 @@ def listening_ports() -> set[int]:
 
 
 def processes_under(workdir: Path) -> dict[int, str]:
-    """Every live process (but this one) whose command line names ``workdir`` or a
+    """Every live process (but this one and its ancestors) whose command line names ``workdir`` or a
     path under it, as a path: another folder whose name starts the same
     (``/x/wd-b`` beside ``/x/wd``) is not under it."""
     path = str(workdir.resolve())
@@ -96,11 +96,13 @@ def processes_under(workdir: Path) -> dict[int, str]:
 
 
 def processes_matching(marker: str) -> dict[int, str]:
-    """Every live process (but this one) whose command line, or title, holds ``marker``."""
+    """Every live process whose command line, or title, holds ``marker``, but this
+    one and those it descends from: the run that asks (``make bench``'s shell names
+    the work dir it locks) is never its own stray."""
     found: dict[int, str] = {}
-    me = os.getpid()
+    mine = procfs.lineage(os.getpid())
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
+        if not entry.name.isdigit() or int(entry.name) in mine:
             continue
         cmdline = procfs.cmdline(int(entry.name))
         if marker in cmdline:

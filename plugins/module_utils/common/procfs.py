@@ -64,6 +64,25 @@ def argv(pid: int) -> list[str]:
     return [arg.decode(errors="replace") for arg in raw.split(b"\0")[:-1]] if raw else []
 
 
+def parent(pid: int) -> int:
+    """Its parent's pid (0 once it is gone, or for pid 1)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    # The parent follows the state, after the command name in parentheses.
+    return int(stat[stat.rindex(")") + 1:].split()[1])
+
+
+def lineage(pid: int) -> set[int]:
+    """``pid`` and every process it descends from: the run that asks, never a stray of it."""
+    found: set[int] = set()
+    while pid > 0 and pid not in found:
+        found.add(pid)
+        pid = parent(pid)
+    return found
+
+
 def cmdline(pid: int) -> str:
     """Its command line, arguments joined by spaces ("" once it is gone)."""
     return " ".join(argv(pid))
