@@ -45,7 +45,11 @@ options:
         cluster is up and read back into the facts (see docs/testbed.md), and
         C(datastore), what the API server stores into - C(etcd) (default),
         C(kine-sqlite) or C(kine-postgres) (kine over a PostgreSQL server the
-        testbed starts on 127.0.0.1, at C(datastore_port) or a free port).
+        testbed starts on 127.0.0.1, at C(datastore_port) or a free port);
+        C(scheduler) (false starts no kube-scheduler; nodes must then be 0) and
+        C(controllers) (kube-controller-manager's C(--controllers), a list;
+        empty keeps its defaults), for a framework's own control plane where
+        workloads stay templates (Karmada's API server).
       - For O(state=absent), only C(name) is read; empty means every cluster.
     type: list
     elements: dict

@@ -140,3 +140,23 @@ def test_a_bare_control_plane_has_no_simulator_and_no_nodes(tmp_path):
         embedded.parse_specs([{"name": "bare", "nodes": 3, "apiserver_port": 30000, "simulator": False}])
     with pytest.raises(embedded.TestbedError, match="cluster 'bare': simulator must be true or false, got 'no'"):
         embedded.parse_specs([{"name": "bare", "nodes": 0, "apiserver_port": 30000, "simulator": "no"}])
+
+
+def test_a_frameworks_own_control_plane_has_no_scheduler_and_only_the_controllers_asked(tmp_path):
+    """Karmada's API server: no nodes, no KWOK controller, no scheduler, a controller
+    manager limited to what keeps namespaces and owners tidy (Deployments stay templates)."""
+    (spec,) = embedded.parse_specs([{"name": "plane", "nodes": 0, "apiserver_port": 30000, "simulator": False, "scheduler": False,
+                                     "controllers": ["namespace", "garbagecollector", "serviceaccount-token"]}])
+    binaries = embedded.Binaries.from_mapping(_binaries(tmp_path))
+    config = json.loads(embedded.kwokctl_config(spec, binaries, "v1.36.1", dict.fromkeys(embedded.COMPONENT_PORTS, 1)))
+    assert config["options"]["disable"] == ["kube-scheduler", "kwok-controller"]
+    assert config["componentsPatches"] == [{"name": "kube-controller-manager", "extraArgs": [
+        {"key": "controllers", "value": "namespace,garbagecollector,serviceaccount-token", "override": True}]}]
+    (plain,) = embedded.parse_specs([{"name": "a", "apiserver_port": 30000}])
+    assert "componentsPatches" not in json.loads(embedded.kwokctl_config(plain, binaries, "v1.36.1", dict.fromkeys(embedded.COMPONENT_PORTS, 1)))
+    with pytest.raises(embedded.TestbedError, match="cluster 'p': nodes must be 0 with scheduler: false"):
+        embedded.parse_specs([{"name": "p", "nodes": 2, "apiserver_port": 30000, "scheduler": False}])
+    with pytest.raises(embedded.TestbedError, match="cluster 'p': scheduler must be true or false, got 'off'"):
+        embedded.parse_specs([{"name": "p", "nodes": 0, "apiserver_port": 30000, "scheduler": "off"}])
+    with pytest.raises(embedded.TestbedError, match="cluster 'p': controllers must be a list of kube-controller-manager controller names"):
+        embedded.parse_specs([{"name": "p", "apiserver_port": 30000, "controllers": "namespace"}])

@@ -79,6 +79,10 @@ def capabilities(cluster_dir: Path, simulator: bool) -> dict[str, Any]:
 # --------------------------------------------------------------------------
 
 
+# A kube-controller-manager --controllers entry: a name, -name (off), or *.
+CONTROLLER_RE = re.compile(r"^(\*|-?[a-z][a-z-]*[a-z])$")
+
+
 def parse_specs(raw: Any, *, default_nodes: int = 4) -> list[ClusterSpec]:
     """Validate the inventory's list of clusters: the common fields (specs.py), then the
     embedded testbed's own (simulator, control-plane limits and topology, datastore)."""
@@ -104,8 +108,17 @@ def parse_specs(raw: Any, *, default_nodes: int = 4) -> list[ClusterSpec]:
             if store.port in seen_ports:
                 raise TestbedError(f"cluster {name!r}: datastore_port {store.port} is also the port of cluster {seen_ports[store.port]!r}")
             seen_ports[store.port] = name
+        scheduler = item.get("scheduler", True)
+        if not isinstance(scheduler, bool):
+            raise TestbedError(f"cluster {name!r}: scheduler must be true or false, got {scheduler!r}")
+        if not scheduler and nodes:
+            raise TestbedError(f"cluster {name!r}: nodes must be 0 with scheduler: false (no pod would ever be placed), got {nodes}")
+        controllers = item.get("controllers") or []
+        if not isinstance(controllers, list) or not all(isinstance(c, str) and CONTROLLER_RE.match(c) for c in controllers):
+            raise TestbedError(f"cluster {name!r}: controllers must be a list of kube-controller-manager controller names "
+                               f"(like namespace, garbagecollector, -ttl, *), got {controllers!r}")
         parsed.append(ClusterSpec(name=name, role=common.role, nodes=nodes, apiserver_port=common.apiserver_port, simulator=simulator,
-                                  control_plane=limits, datastore=store))
+                                  control_plane=limits, datastore=store, scheduler=scheduler, controllers=tuple(controllers)))
     return parsed
 
 

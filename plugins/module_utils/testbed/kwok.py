@@ -68,13 +68,17 @@ def kwokctl_config(spec: ClusterSpec, binaries: Binaries, kube_version: str, por
         # controller manager's 20 requests/s): what a default cluster does.
         "disableQPSLimits": disable_qps_limits,
     }
-    if not spec.simulator:
-        options["disable"] = ["kwok-controller"]
-    doc = {
+    disabled = [name for name, on in (("kube-scheduler", spec.scheduler), ("kwok-controller", spec.simulator)) if not on]
+    if disabled:
+        options["disable"] = disabled
+    doc: dict = {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokctlConfiguration",
         "options": options,
     }
+    if spec.controllers:
+        doc["componentsPatches"] = [{"name": "kube-controller-manager",
+                                     "extraArgs": [{"key": "controllers", "value": ",".join(spec.controllers), "override": True}]}]
     return json.dumps(doc, indent=2) + "\n"
 
 

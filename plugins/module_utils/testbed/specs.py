@@ -106,6 +106,11 @@ class ClusterSpec:
     control_plane: Mapping[str, cgroups.Limits] = field(default_factory=dict)
     # What the API server stores into: etcd, or kine over SQLite or PostgreSQL (datastore.py).
     datastore: datastore.Datastore = field(default_factory=datastore.Datastore)
+    # false: no kube-scheduler (a framework's own control plane, where pods are
+    # templates and nothing is scheduled: Karmada's API server).
+    scheduler: bool = True
+    # kube-controller-manager's --controllers; empty: its defaults.
+    controllers: tuple[str, ...] = ()
 
 
 @dataclass
