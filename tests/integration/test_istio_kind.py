@@ -74,15 +74,27 @@ def test_istiod_and_the_proxies_run_the_images_built_here_and_envoy_rejected_not
         assert "pilot_xds_pushes" in metrics  # istiod did push, so the absence of rejects means something
 
 
-def _ejected(cluster: dict) -> dict[str, list[str]]:
-    """The echo service's endpoints the cluster's ingress gateway has taken out (its Envoy's /clusters)."""
+def _gateway(cluster: dict, path: str) -> str:
+    """What the cluster's ingress gateway's Envoy answers on an admin path."""
     from kubernetes import client as k8s
     from kubernetes.stream import stream
 
     api = _client(cluster)
     pod = kube.request(api, "GET", "/api/v1/namespaces/istio-system/pods", query=[("labelSelector", "istio=ingressgateway")])["items"][0]
-    dump = stream(k8s.CoreV1Api(api).connect_get_namespaced_pod_exec, pod["metadata"]["name"], "istio-system", container="istio-proxy",
-                  command=["pilot-agent", "request", "GET", "clusters"], stderr=True, stdin=False, stdout=True, tty=False)
+    return stream(k8s.CoreV1Api(api).connect_get_namespaced_pod_exec, pod["metadata"]["name"], "istio-system", container="istio-proxy",
+                  command=["pilot-agent", "request", "GET", path], stderr=True, stdin=False, stdout=True, tty=False)
+
+
+def _echo_stats(cluster: dict) -> list[str]:
+    """The gateway's counters for the echo service: retries, 5xx, ejections, per priority."""
+    wanted = ("upstream_rq_retry", "upstream_rq_5xx", "upstream_rq_503", "outlier_detection.ejections", "upstream_rq_completed", "lb_")
+    return [line for line in _gateway(cluster, "stats").splitlines() if line.startswith(f"cluster.{ECHO}.") and any(w in line for w in wanted)
+            and not line.rstrip().endswith(": 0")]
+
+
+def _ejected(cluster: dict) -> dict[str, list[str]]:
+    """The echo service's endpoints the cluster's ingress gateway has taken out (its Envoy's /clusters)."""
+    dump = _gateway(cluster, "clusters")
     health = istio.endpoint_health(dump, ECHO)
     assert health, f"no endpoint of {ECHO} in the gateway's /clusters"
     return {endpoint: flags for endpoint, flags in health.items() if flags != ["healthy"]}
@@ -104,8 +116,10 @@ def test_local_then_overflow_to_the_peer_then_local_again_once_the_ejections_end
     start = time.monotonic()
     wait_until(lambda: not _ejected(mesh.clusters[0]), 120, f"the ejections at {A}'s ingress gateway to end")
     print(f"ejections ended {time.monotonic() - start:.0f}s after the spike")
+    before = _echo_stats(mesh.clusters[0])
     again = burst.run([url], burst.Schedule(0.5, (1, 1, 1, 1, 1)), allowed=allowed)
-    assert again["totals"]["served_by"] == {A: 5}, again["totals"]
+    assert again["totals"]["served_by"] == {A: 5}, (again["totals"], {"gateway counters before": before, "after": _echo_stats(mesh.clusters[0]),
+                                                                      "ejected": _ejected(mesh.clusters[0])})
 
 
 def _mtls_get(address: str, cert: Path, key: Path, ca: Path) -> str:
